@@ -1,0 +1,3 @@
+from crmpool.cli import main
+
+main()

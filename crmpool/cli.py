@@ -1,0 +1,723 @@
+"""The `crmpool` command: parse arguments, resolve the acting user, call the domain, render.
+
+No SQL and no policy here. Domain modules are imported inside the commands that use them, so
+that `crmpool --version` and one-ID commands start fast (shell loops call us thousands of times).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crmpool import __version__
+from crmpool.errors import CrmpoolError, UsageError, exit_code_for
+
+app = typer.Typer(
+    name="crmpool",
+    help="A sales team's customers in one SQLite file, with the rules of the public pool (公海).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+user_app = typer.Typer(help="Manage users: reps, managers, admins.", no_args_is_help=True)
+pool_app = typer.Typer(help="Manage pools (公海 / 客户池).", no_args_is_help=True)
+rules_app = typer.Typer(help="The reclaim rules and limits, kept in the database.",
+                        no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(pool_app, name="pool")
+app.add_typer(rules_app, name="rules")
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    tsv = "tsv"
+
+
+class Via(StrEnum):
+    call = "call"
+    visit = "visit"
+    email = "email"
+    message = "message"
+    meeting = "meeting"
+    other = "other"
+
+
+class Stage(StrEnum):
+    open = "open"
+    won = "won"
+    lost = "lost"
+
+
+class Kind(StrEnum):
+    customers = "customers"
+    contacts = "contacts"
+    deals = "deals"
+    events = "events"
+
+
+# Parameters declared once, reused by every command (STYLE: Typer apps done well).
+FormatOpt = Annotated[Format | None, typer.Option(
+    "--format", "-f", help="table (default on a terminal), json, jsonl (default otherwise),"
+    " csv or tsv.", show_default=False)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")]
+IdsArg = Annotated[list[str], typer.Argument(
+    help="Customer IDs; - reads them from stdin, one per line (an ID or JSON with an id).",
+    show_default=False)]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why; kept in the audit trail.",
+                                        show_default=False)]
+WhenHelp = "ISO date or datetime, today, now, or +30d / -2w / +3mo / +12h"
+
+
+@dataclass
+class Settings:
+    db: Path
+    user: str | None
+
+
+@dataclass
+class Session:
+    """What a command works with: the database, who acts, when, and where output goes."""
+
+    conn: Any
+    actor: Any
+    now: datetime
+    out: Any
+
+
+def clock() -> datetime:
+    """The time every command acts at, read once; CRMPOOL_NOW pretends (tests, what-ifs)."""
+    pretend = os.environ.get("CRMPOOL_NOW")
+    now = datetime.now(UTC).replace(microsecond=0)
+    if pretend:
+        from crmpool.when import BadWhen, parse_when
+
+        try:
+            return parse_when(pretend, now)
+        except BadWhen as exc:
+            raise UsageError(f"CRMPOOL_NOW: {exc}") from None
+    return now
+
+
+def acting_name(settings: Settings) -> str:
+    """--as, else CRMPOOL_USER (both via the option), else the operating-system login."""
+    if settings.user:
+        return settings.user
+    import getpass
+
+    return getpass.getuser()
+
+
+def when(value: str | None, now: datetime, option: str) -> datetime | None:
+    """A WHEN option parsed, or a usage error naming the option."""
+    if value is None:
+        return None
+    from crmpool.when import BadWhen, parse_when
+
+    try:
+        return parse_when(value, now)
+    except BadWhen as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    print(f"crmpool: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def command(name: str | None = None, group: typer.Typer = app, **options: Any) -> Callable:
+    """Register a command behind the one boundary that turns errors into exit codes."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            import sqlite3
+
+            try:
+                return fn(*args, **kwargs)
+            except (typer.Exit, typer.Abort):
+                raise
+            except CrmpoolError as exc:
+                raise _fail(str(exc), exit_code_for(exc)) from None
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise _fail(f"the database is busy ({exc}); try again", 5) from None
+                raise _unexpected(exc) from None
+            except sqlite3.DatabaseError as exc:
+                raise _fail(f"not a crmpool database, or damaged: {exc}", 5) from None
+            except Exception as exc:  # a bug: say so, and hide the traceback unless asked
+                raise _unexpected(exc) from None
+
+        return group.command(name, **options)(guarded)
+
+    return decorate
+
+
+def _unexpected(exc: Exception) -> typer.Exit:
+    if os.environ.get("CRMPOOL_DEBUG") == "1":
+        import traceback
+
+        traceback.print_exception(exc)
+    return _fail(f"unexpected error ({type(exc).__name__}: {exc}); this is a bug."
+                 " Set CRMPOOL_DEBUG=1 to see the traceback.", 1)
+
+
+@contextmanager
+def session(ctx: typer.Context, fmt: Format | None = None, quiet: bool = False, *,
+            need_actor: bool = True) -> Iterator[Session]:
+    """Open the database, resolve the acting user, read the clock once."""
+    from crmpool import store
+    from crmpool.output import Output
+
+    settings: Settings = ctx.obj
+    out = Output(fmt.value if fmt else None, quiet)
+    now = clock()
+    conn = store.open_db(settings.db)
+    try:
+        actor = None
+        if need_actor:
+            from crmpool.users import resolve_actor
+
+            actor = resolve_actor(conn, acting_name(settings))
+        yield Session(conn, actor, now, out)
+    finally:
+        conn.close()
+
+
+def report(out: Any, outcomes: list) -> None:
+    """A result per ID: rows on stdout, refusals also on stderr; exit with the worst code."""
+    failed = [o for o in outcomes if not o.ok]
+    if out.for_people:
+        if not out.quiet:
+            for outcome in outcomes:
+                if outcome.ok:
+                    print(f"{outcome.id}\t{outcome.message}", file=out.out)
+    else:
+        out.rows((o.as_row() for o in outcomes), ["id", "ok", "result", "message"])
+    for outcome in failed:
+        out.error(f"customer {outcome.id}: {outcome.message}")
+    if failed:
+        if len(outcomes) > 1:
+            out.error(f"{len(failed)} of {len(outcomes)} failed")
+        raise typer.Exit(max(o.exit_code for o in failed))
+
+
+def read_text(path: str) -> tuple[str, str]:
+    """A file's text, or stdin's for `-`, with the name to show in messages."""
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        return Path(path).read_text(encoding="utf-8-sig"), path
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"crmpool {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: Annotated[Path, typer.Option("--db", envvar="CRMPOOL_DB", metavar="PATH",
+                                     help="The team's database file.")] = Path("crmpool.db"),
+    as_user: Annotated[str | None, typer.Option(
+        "--as", envvar="CRMPOOL_USER", metavar="NAME",
+        help="Act as this user (default: CRMPOOL_USER, else your login name).")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """A sales team's customers in one SQLite file, with the rules of the public pool (公海).
+
+    Exit codes: 0 ok, 1 bug, 2 usage, 3 invalid input data, 4 refused by policy,
+    5 database busy or not a crmpool database.
+    """
+    ctx.obj = Settings(db, as_user)
+
+
+# --- setup -------------------------------------------------------------------------------
+
+
+@command()
+def init(
+    ctx: typer.Context,
+    admin: Annotated[str | None, typer.Option(
+        help="Name of the first admin (default: --as, CRMPOOL_USER or your login).")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Create the database file (mode 0600) with its first admin and the `public` pool."""
+    from crmpool import store
+    from crmpool.pools import DEFAULT_POOL, add_pool
+    from crmpool.users import add_user
+
+    settings: Settings = ctx.obj
+    now = clock()
+    name = admin or acting_name(settings)
+    conn = store.create_db(settings.db, now)
+    try:
+        with store.transaction(conn):
+            add_pool(conn, None, DEFAULT_POOL, now)
+            add_user(conn, None, name, now, role="admin")
+    finally:
+        conn.close()
+    if not quiet:
+        print(f"created {settings.db} (readable by you only) with admin {name!r}",
+              file=sys.stderr)
+
+
+@command("add", group=user_app)
+def user_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Login-style user name.")],
+    role: Annotated[str, typer.Option(help="rep, manager or admin.")] = "rep",
+    team: Annotated[str | None, typer.Option(help="Team name; managers manage their team.")]
+    = None,
+    cap: Annotated[int | None, typer.Option(
+        help="The most customers this user may own (default: the rules' cap).")] = None,
+    display: Annotated[str | None, typer.Option(help="Display name, e.g. 李雷.")] = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Add a user (admin only)."""
+    from crmpool.store import transaction
+    from crmpool.users import add_user
+
+    with session(ctx, fmt, quiet) as s, transaction(s.conn):
+        user = add_user(s.conn, s.actor, name, s.now, role=role, team=team, cap=cap,
+                        display=display)
+    s.out.say(f"added {user.role} {user.name}")
+
+
+@command("set", group=user_app)
+def user_set(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user to change.")],
+    role: Annotated[str | None, typer.Option(help="rep, manager or admin.")] = None,
+    team: Annotated[str | None, typer.Option(help="Team name; \"\" for none.")] = None,
+    cap: Annotated[int | None, typer.Option(help="Their own cap.")] = None,
+    default_cap: Annotated[bool, typer.Option(
+        "--default-cap", help="Drop their own cap; the rules' cap applies again.")] = False,
+    display: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    active: Annotated[bool | None, typer.Option(
+        "--active/--inactive", help="An inactive user can do nothing.", show_default=False)]
+    = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Change a user's role, team, cap, display name or active flag (admin only)."""
+    from crmpool.store import transaction
+    from crmpool.users import _UNSET, set_user
+
+    if cap is not None and default_cap:
+        raise UsageError("give --cap N or --default-cap, not both")
+    with session(ctx, None, quiet) as s, transaction(s.conn):
+        set_user(
+            s.conn, s.actor, name, s.now, role=role,
+            team=_UNSET if team is None else (team or None),
+            cap=None if default_cap else (_UNSET if cap is None else cap),
+            display=_UNSET if display is None else (display or None), active=active,
+        )
+    s.out.say(f"changed {name}")
+
+
+@command("list", group=user_app)
+def user_list(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Every user, with how many customers they own against their cap."""
+    from crmpool.ruleset import active_rules
+    from crmpool.users import list_users
+
+    with session(ctx, fmt, quiet) as s:
+        limits = active_rules(s.conn).limits
+        s.out.rows(list_users(s.conn, limits.cap, limits.cap_counts_won),
+                   ["name", "role", "team", "display", "active", "owned", "cap"])
+
+
+@command("add", group=pool_app)
+def pool_add(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Pool name.")],
+             quiet: QuietOpt = False) -> None:
+    """Create a pool (admin only)."""
+    from crmpool.pools import add_pool
+    from crmpool.store import transaction
+
+    with session(ctx, None, quiet) as s, transaction(s.conn):
+        add_pool(s.conn, s.actor, name, s.now)
+    s.out.say(f"created pool {name!r}")
+
+
+@command("list", group=pool_app)
+def pool_list(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Every pool, with how many customers wait in it."""
+    from crmpool.pools import list_pools
+
+    with session(ctx, fmt, quiet, need_actor=False) as s:
+        s.out.rows(list_pools(s.conn), ["name", "waiting", "home_of"])
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+@command()
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Customer (company or person) name.")],
+    phone: Annotated[str | None, typer.Option(help="Phone number.")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
+    company_id: Annotated[str | None, typer.Option(
+        help="Company registry id (统一社会信用代码).")] = None,
+    level: Annotated[str | None, typer.Option(help="Customer level, e.g. A, B, C.")] = None,
+    region: Annotated[str | None, typer.Option(help="Region.")] = None,
+    industry: Annotated[str | None, typer.Option(help="Industry.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Owner (default: you).")] = None,
+    pool: Annotated[str | None, typer.Option(help="Put it in this pool, unowned.")] = None,
+    allow_duplicate: Annotated[bool, typer.Option(
+        help="Add it even if it looks like an existing customer.")] = False,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Add one customer, owned by you (or --owner) or waiting in --pool."""
+    from crmpool.customers import LIST_COLUMNS, add_customer
+
+    with session(ctx, fmt, quiet) as s:
+        row = add_customer(s.conn, s.actor, s.now, name, phone=phone, email=email,
+                           company_id=company_id, level=level, region=region,
+                           industry=industry, owner=owner, pool=pool,
+                           allow_duplicate=allow_duplicate)
+        s.out.rows([row], LIST_COLUMNS)
+
+
+@command("list")
+def list_(
+    ctx: typer.Context,
+    owner: Annotated[str | None, typer.Option(help="Owned by this user.")] = None,
+    mine: Annotated[bool, typer.Option(help="Owned by you.")] = False,
+    pool: Annotated[str | None, typer.Option(help="Home pool is this one.")] = None,
+    in_pool: Annotated[bool, typer.Option(help="Unowned: waiting in a pool.")] = False,
+    level: Annotated[str | None, typer.Option(help="Customer level.")] = None,
+    region: Annotated[str | None, typer.Option(help="Region.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="active, won or invalid (default: all but invalid).")] = None,
+    idle_over: Annotated[int | None, typer.Option(
+        help="Owned, with no contact or assignment for more than DAYS.", metavar="DAYS")]
+    = None,
+    frozen: Annotated[bool, typer.Option(help="Frozen now.")] = False,
+    search: Annotated[str | None, typer.Option(help="Text in name, phone or e-mail.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most N rows.", metavar="N")] = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """List customers matching every filter given."""
+    from crmpool.customers import LIST_COLUMNS, TABLE_COLUMNS, CustomerFilter, list_customers
+
+    if owner and mine:
+        raise UsageError("give --owner or --mine, not both")
+    if pool and in_pool:
+        raise UsageError("give --pool or --in-pool, not both")
+    with session(ctx, fmt, quiet, need_actor=mine) as s:
+        where = CustomerFilter(owner=s.actor.name if mine else owner, pool=pool,
+                               in_pool=in_pool, level=level, region=region, status=status,
+                               idle_over=idle_over, frozen=frozen, search=search, limit=limit)
+        s.out.rows(list_customers(s.conn, where, s.now), LIST_COLUMNS,
+                   for_people=TABLE_COLUMNS)
+
+
+@command()
+def show(ctx: typer.Context, customer_id: Annotated[int, typer.Argument(help="Customer ID.")],
+         fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """One customer with its contacts, deals and ownership history."""
+    from crmpool.customers import show_customer
+
+    with session(ctx, fmt, quiet, need_actor=False) as s:
+        shown = show_customer(s.conn, customer_id)
+        s.out.record(shown, title=f"customer {customer_id}")
+
+
+@command("log")
+def log_(
+    ctx: typer.Context,
+    ids: IdsArg,
+    via: Annotated[Via, typer.Option(help="How you were in touch.")] = Via.call,
+    note: Annotated[str | None, typer.Option(help="What was said.")] = None,
+    at: Annotated[str | None, typer.Option(help=f"When it happened (default now): {WhenHelp}.")]
+    = None,
+    next_: Annotated[str | None, typer.Option("--next", help=f"Next follow-up due: {WhenHelp}.")]
+    = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Log a contact (跟进); it restarts the idle clock. Future times are refused."""
+    from crmpool.contacts import log_contact
+    from crmpool.idargs import parse_ids
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = log_contact(s.conn, s.actor, customer_ids, s.now, via=via.value, note=note,
+                               at=when(at, s.now, "--at"), next_at=when(next_, s.now, "--next"))
+    report(s.out, outcomes)
+
+
+@command()
+def claim(ctx: typer.Context, ids: IdsArg, fmt: FormatOpt = None,
+          quiet: QuietOpt = False) -> None:
+    """Take customers from a pool (领取), within your cap, daily limit and cooldown."""
+    from crmpool.idargs import parse_ids
+    from crmpool.ownership import claim as claim_customers
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = claim_customers(s.conn, s.actor, customer_ids, s.now)
+    report(s.out, outcomes)
+
+
+@command()
+def release(
+    ctx: typer.Context,
+    ids: IdsArg,
+    reason: ReasonOpt,
+    pool: Annotated[str | None, typer.Option(help="Send them here instead of their home pool.")]
+    = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Give customers back to the pool (退回公海), with a reason."""
+    from crmpool.idargs import parse_ids
+    from crmpool.ownership import release as release_customers
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = release_customers(s.conn, s.actor, customer_ids, reason, s.now, pool=pool)
+    report(s.out, outcomes)
+
+
+@command()
+def assign(
+    ctx: typer.Context,
+    ids: IdsArg,
+    to: Annotated[str, typer.Option(help="The user who gets them.", show_default=False)],
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Hand customers to a user (分配): managers within their team, admins anyone."""
+    from crmpool.idargs import parse_ids
+    from crmpool.ownership import assign as assign_customers
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = assign_customers(s.conn, s.actor, customer_ids, to, s.now)
+    report(s.out, outcomes)
+
+
+@command()
+def freeze(
+    ctx: typer.Context,
+    ids: IdsArg,
+    until: Annotated[str, typer.Option(help=f"Frozen until: {WhenHelp}.", show_default=False)],
+    reason: ReasonOpt,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Exempt customers from reclaim until a date (冻结); managers and admins."""
+    from crmpool.freezes import freeze as freeze_customers
+    from crmpool.idargs import parse_ids
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = freeze_customers(s.conn, s.actor, customer_ids,
+                                    when(until, s.now, "--until"), reason, s.now)
+    report(s.out, outcomes)
+
+
+@command()
+def unfreeze(ctx: typer.Context, ids: IdsArg, fmt: FormatOpt = None,
+             quiet: QuietOpt = False) -> None:
+    """Lift freezes early; managers and admins."""
+    from crmpool.freezes import unfreeze as unfreeze_customers
+    from crmpool.idargs import parse_ids
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = unfreeze_customers(s.conn, s.actor, customer_ids, s.now)
+    report(s.out, outcomes)
+
+
+@command()
+def deal(
+    ctx: typer.Context,
+    customer_id: Annotated[int, typer.Argument(help="Customer ID.")],
+    amount: Annotated[str, typer.Option(help="Amount, e.g. 12000 or 12,000.50.",
+                                        show_default=False)],
+    stage: Annotated[Stage, typer.Option(help="open, won or lost.")] = Stage.open,
+    at: Annotated[str | None, typer.Option(help=f"When (default now): {WhenHelp}.")] = None,
+    note: Annotated[str | None, typer.Option(help="A note.")] = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Record a deal (成交 / 签单); a won deal marks the customer won."""
+    from crmpool.deals import record_deal
+
+    with session(ctx, fmt, quiet) as s:
+        row = record_deal(s.conn, s.actor, customer_id, amount, s.now, stage=stage.value,
+                          at=when(at, s.now, "--at"), note=note)
+        s.out.rows([row])
+
+
+@command()
+def invalid(ctx: typer.Context, ids: IdsArg, reason: ReasonOpt, fmt: FormatOpt = None,
+            quiet: QuietOpt = False) -> None:
+    """Mark dead records invalid (无效): out of every list and every rule."""
+    from crmpool.customers import mark_invalid
+    from crmpool.idargs import parse_ids
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = mark_invalid(s.conn, s.actor, customer_ids, reason, s.now)
+    report(s.out, outcomes)
+
+
+# --- the audit trail, export and backup --------------------------------------------------
+
+
+@command()
+def history(ctx: typer.Context,
+            customer_id: Annotated[int, typer.Argument(help="Customer ID.")],
+            fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """The audit trail of one customer: every change of owner, pool, status or freeze."""
+    from crmpool.audit import EVENT_COLUMNS
+    from crmpool.audit import history as customer_history
+    from crmpool.policy import load_customer
+
+    with session(ctx, fmt, quiet, need_actor=False) as s:
+        load_customer(s.conn, customer_id)
+        s.out.rows(customer_history(s.conn, customer_id), EVENT_COLUMNS)
+
+
+@command()
+def events(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help=f"From this time: {WhenHelp}.")] = None,
+    action: Annotated[str | None, typer.Option(
+        help="Only this action: claim, release, assign, reclaim, freeze, ...")] = None,
+    user: Annotated[str | None, typer.Option(help="Done by, or to, this user.")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most N rows.", metavar="N")] = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """The append-only audit trail, oldest first."""
+    from crmpool.audit import EVENT_COLUMNS, query_events
+
+    with session(ctx, fmt, quiet, need_actor=False) as s:
+        s.out.rows(query_events(s.conn, since=when(since, s.now, "--since"), action=action,
+                                user=user, limit=limit), EVENT_COLUMNS)
+
+
+@command()
+def export(
+    ctx: typer.Context,
+    kind: Annotated[Kind, typer.Option(help="What to export.")] = Kind.customers,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Everything out, in any format; `import` reads the customers back."""
+    from crmpool.exporting import export_rows
+
+    with session(ctx, fmt, quiet, need_actor=False) as s:
+        columns, rows = export_rows(s.conn, kind.value)
+        s.out.rows(rows, columns)
+
+
+@command()
+def backup(ctx: typer.Context,
+           file: Annotated[Path, typer.Argument(help="The new file to write.")],
+           quiet: QuietOpt = False) -> None:
+    """A consistent copy of the database while others keep working (online backup)."""
+    from crmpool import store
+
+    with session(ctx, None, quiet, need_actor=False) as s:
+        store.backup(s.conn, file)
+    s.out.say(f"backed up to {file}")
+
+
+# --- rules -------------------------------------------------------------------------------
+
+
+@command("show", group=rules_app)
+def rules_show(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Print the rules in force (the built-in defaults until `rules set`)."""
+    from crmpool.ruleset import active_rules
+
+    with session(ctx, fmt, quiet, need_actor=False) as s:
+        rules = active_rules(s.conn)
+        if s.out.for_people:
+            if not quiet:
+                print(rules.text, end="" if rules.text.endswith("\n") else "\n")
+            s.out.say(f"# fingerprint {rules.fingerprint}")
+        else:
+            s.out.record(rules.as_dict())
+
+
+@command("check", group=rules_app)
+def rules_check(ctx: typer.Context,
+                file: Annotated[str, typer.Argument(help="A rules file (TOML), or -.")],
+                quiet: QuietOpt = False) -> None:
+    """Check a rules file without storing it; exit 3 naming every bad key."""
+    from crmpool.errors import InputError
+    from crmpool.pools import pool_names
+    from crmpool.rules import check_rules
+
+    text, source = read_text(file)
+    known = None
+    if ctx.obj.db.exists():
+        with session(ctx, None, quiet, need_actor=False) as s:
+            known = pool_names(s.conn)
+    rules, problems = check_rules(text, known)
+    if rules is None:
+        raise InputError(f"{source}: " + "\n  ".join(["invalid rules file:", *problems]))
+    if not quiet:
+        print(f"{source}: ok, {len(rules.reclaim)} reclaim rule(s), fingerprint"
+              f" {rules.fingerprint}", file=sys.stderr)
+
+
+@command("set", group=rules_app)
+def rules_set(ctx: typer.Context,
+              file: Annotated[str, typer.Argument(help="A rules file (TOML), or -.")],
+              quiet: QuietOpt = False) -> None:
+    """Store a new version of the rules (admin only); older versions are kept."""
+    from crmpool.ruleset import set_rules
+    from crmpool.store import transaction
+
+    text, source = read_text(file)
+    with session(ctx, None, quiet) as s, transaction(s.conn):
+        rules, changed = set_rules(s.conn, s.actor, text, source, s.now)
+    s.out.say(f"rules {rules.fingerprint} now in force" if changed
+              else f"rules {rules.fingerprint} already in force; nothing changed")
+
+
+@command("versions", group=rules_app)
+def rules_versions(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Every stored version of the rules, newest first."""
+    from crmpool.ruleset import rule_versions
+
+    with session(ctx, fmt, quiet, need_actor=False) as s:
+        s.out.rows(rule_versions(s.conn), ["version", "fingerprint", "set_at", "set_by"])
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Numbered schema migrations: applied in order on every open, each in one transaction with its
+record (STYLE: llm's migrations, minus their non-transactional record).
+
+Append new migrations to the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    (
+        "core schema",
+        [
+            """CREATE TABLE users (
+                name TEXT PRIMARY KEY,
+                role TEXT NOT NULL CHECK (role IN ('rep', 'manager', 'admin')),
+                team TEXT,
+                cap INTEGER CHECK (cap IS NULL OR cap >= 0),
+                display TEXT,
+                active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+                created_at TEXT NOT NULL
+            )""",
+            "CREATE TABLE pools (name TEXT PRIMARY KEY, created_at TEXT NOT NULL)",
+            # `pool` is the home pool, kept while owned: a release or reclaim sends it there.
+            # `idle_since` is where the idle clock starts: the later of assignment and contact.
+            """CREATE TABLE customers (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                phone TEXT,
+                email TEXT,
+                company_id TEXT,
+                level TEXT,
+                region TEXT,
+                industry TEXT,
+                owner TEXT REFERENCES users (name),
+                pool TEXT NOT NULL DEFAULT 'public' REFERENCES pools (name),
+                status TEXT NOT NULL DEFAULT 'active'
+                    CHECK (status IN ('active', 'won', 'invalid')),
+                created_at TEXT NOT NULL,
+                assigned_at TEXT,
+                last_contact_at TEXT,
+                next_contact_at TEXT,
+                won_at TEXT,
+                frozen_until TEXT,
+                freeze_reason TEXT,
+                invalid_reason TEXT,
+                extra TEXT,
+                name_key TEXT,
+                phone_key TEXT,
+                email_key TEXT,
+                company_id_key TEXT,
+                idle_since TEXT GENERATED ALWAYS AS
+                    (max(assigned_at, coalesce(last_contact_at, assigned_at))) VIRTUAL,
+                CHECK (owner IS NULL OR assigned_at IS NOT NULL)
+            )""",
+            "CREATE INDEX customers_owner ON customers (owner, status)",
+            "CREATE INDEX customers_idle ON customers (idle_since) WHERE owner IS NOT NULL",
+            "CREATE INDEX customers_frozen ON customers (frozen_until)"
+            " WHERE frozen_until IS NOT NULL",
+            "CREATE INDEX customers_phone_key ON customers (phone_key) WHERE phone_key IS NOT NULL",
+            "CREATE INDEX customers_email_key ON customers (email_key) WHERE email_key IS NOT NULL",
+            "CREATE INDEX customers_name_key ON customers (name_key)",
+            "CREATE INDEX customers_company_id_key ON customers (company_id_key)"
+            " WHERE company_id_key IS NOT NULL",
+            """CREATE TABLE contacts (
+                id INTEGER PRIMARY KEY,
+                customer_id INTEGER NOT NULL REFERENCES customers (id),
+                at TEXT NOT NULL,
+                via TEXT NOT NULL
+                    CHECK (via IN ('call', 'visit', 'email', 'message', 'meeting', 'other')),
+                note TEXT,
+                user TEXT,
+                next_at TEXT,
+                created_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX contacts_customer ON contacts (customer_id, at)",
+            """CREATE TABLE deals (
+                id INTEGER PRIMARY KEY,
+                customer_id INTEGER NOT NULL REFERENCES customers (id),
+                amount_cents INTEGER NOT NULL CHECK (amount_cents >= 0),
+                stage TEXT NOT NULL CHECK (stage IN ('open', 'won', 'lost')),
+                at TEXT NOT NULL,
+                user TEXT,
+                note TEXT,
+                created_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX deals_customer ON deals (customer_id, stage, at)",
+            """CREATE TABLE rules (
+                id INTEGER PRIMARY KEY,
+                fingerprint TEXT NOT NULL,
+                body TEXT NOT NULL,
+                set_at TEXT NOT NULL,
+                set_by TEXT NOT NULL
+            )""",
+            """CREATE TABLE runs (
+                id INTEGER PRIMARY KEY,
+                as_of TEXT NOT NULL,
+                started_at TEXT NOT NULL,
+                rules_fingerprint TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                unfrozen INTEGER NOT NULL DEFAULT 0,
+                reclaimed INTEGER NOT NULL DEFAULT 0,
+                warned INTEGER NOT NULL DEFAULT 0,
+                per_rule TEXT NOT NULL DEFAULT '{}',
+                dry_run INTEGER NOT NULL DEFAULT 0
+            )""",
+            """CREATE TABLE events (
+                id INTEGER PRIMARY KEY,
+                customer_id INTEGER REFERENCES customers (id),
+                at TEXT NOT NULL,
+                action TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                from_owner TEXT,
+                to_owner TEXT,
+                from_pool TEXT,
+                to_pool TEXT,
+                rule TEXT,
+                reason TEXT,
+                run_id INTEGER REFERENCES runs (id)
+            )""",
+            "CREATE INDEX events_customer ON events (customer_id, at)",
+            "CREATE INDEX events_actor ON events (actor, action, at)",
+            "CREATE INDEX events_at ON events (at)",
+            # The audit trail is append-only: the database itself refuses to rewrite it.
+            """CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+               BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+            """CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+               BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+            """CREATE TABLE warnings (
+                id INTEGER PRIMARY KEY,
+                customer_id INTEGER NOT NULL REFERENCES customers (id),
+                rule TEXT NOT NULL,
+                owner TEXT NOT NULL,
+                due_at TEXT NOT NULL,
+                run_id INTEGER REFERENCES runs (id),
+                created_at TEXT NOT NULL,
+                closed_at TEXT,
+                UNIQUE (customer_id, rule, due_at)
+            )""",
+            "CREATE INDEX warnings_open ON warnings (owner) WHERE closed_at IS NULL",
+        ],
+    ),
+]

@@ -1,0 +1,121 @@
+"""Who may act on which customer, and the `[limits]` every claim and assignment must respect.
+
+Each check raises Refused with a sentence a salesperson understands; none writes anything.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta
+
+from crmpool.errors import NotFound, Refused
+from crmpool.rules import Limits
+from crmpool.users import User
+from crmpool.when import from_stored, local_display, start_of_local_day, stored
+
+
+def load_customer(conn: sqlite3.Connection, customer_id: int) -> sqlite3.Row:
+    """One customer row, or NotFound."""
+    row = conn.execute("SELECT * FROM customers WHERE id = ?", (customer_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no customer with id {customer_id}")
+    return row
+
+
+def manages(conn: sqlite3.Connection, actor: User, owner: str | None) -> bool:
+    """True when `owner` is the actor, or the actor is an admin, or their team's manager."""
+    if actor.role == "admin" or (owner is not None and owner == actor.name):
+        return True
+    if actor.role != "manager" or owner is None or actor.team is None:
+        return False
+    row = conn.execute("SELECT team FROM users WHERE name = ?", (owner,)).fetchone()
+    return row is not None and row["team"] == actor.team
+
+
+def require_access(conn: sqlite3.Connection, actor: User, customer: sqlite3.Row,
+                   to: str) -> None:
+    """Refuse unless the actor owns the customer, manages its owner's team, or is an admin."""
+    if manages(conn, actor, customer["owner"]):
+        return
+    cid = customer["id"]
+    if customer["owner"] is None:
+        raise Refused(f"customer {cid} is in the {customer['pool']!r} pool: claim it before you"
+                      f" {to}")
+    raise Refused(f"customer {cid} belongs to {customer['owner']}: only they, their manager or"
+                  f" an admin can {to}")
+
+
+def require_usable(customer: sqlite3.Row, now: datetime) -> None:
+    """Refuse invalid customers and those frozen past `now`."""
+    cid = customer["id"]
+    if customer["status"] == "invalid":
+        reason = f" ({customer['invalid_reason']})" if customer["invalid_reason"] else ""
+        raise Refused(f"customer {cid} is marked invalid{reason}")
+    if is_frozen(customer, now):
+        raise Refused(
+            f"customer {cid} is frozen until {local_display(customer['frozen_until'])}"
+            f" ({customer['freeze_reason']}); a manager can unfreeze it first"
+        )
+
+
+def is_frozen(customer: sqlite3.Row, now: datetime) -> bool:
+    """True while the customer's freeze ends after `now`."""
+    return bool(customer["frozen_until"]) and customer["frozen_until"] > stored(now)
+
+
+def cap_of(user: User, limits: Limits) -> int:
+    """The most customers this user may own."""
+    return user.cap if user.cap is not None else limits.cap
+
+
+def owned_count(conn: sqlite3.Connection, user: str, limits: Limits) -> int:
+    """How many customers count toward this user's cap."""
+    won = "" if limits.cap_counts_won else " AND status <> 'won'"
+    return conn.execute(
+        f"SELECT count(*) FROM customers WHERE owner = ? AND status <> 'invalid'{won}", (user,)
+    ).fetchone()[0]
+
+
+def check_cap(conn: sqlite3.Connection, user: User, limits: Limits, *, you: bool) -> None:
+    """Refuse when one more customer would take the user over their cap."""
+    cap = cap_of(user, limits)
+    owned = owned_count(conn, user.name, limits)
+    if owned >= cap:
+        who = "you own" if you else f"{user.name} owns"
+        raise Refused(f"{who} {owned} customers and the cap is {cap}: release some first")
+
+
+def check_claim_limit(conn: sqlite3.Connection, actor: User, limits: Limits,
+                      now: datetime) -> None:
+    """Refuse when the actor has used up today's claims (local calendar day)."""
+    if limits.claims_per_day == 0:
+        return
+    day_start = start_of_local_day(now)
+    made = conn.execute(
+        "SELECT count(*) FROM events WHERE actor = ? AND action = 'claim' AND at >= ? AND at < ?",
+        (actor.name, stored(day_start), stored(day_start + timedelta(days=1))),
+    ).fetchone()[0]
+    if made >= limits.claims_per_day:
+        raise Refused(f"you have made {made} claims today and the daily limit is"
+                      f" {limits.claims_per_day}: try again tomorrow")
+
+
+def check_cooldown(conn: sqlite3.Connection, actor: User, customer_id: int, limits: Limits,
+                   now: datetime) -> None:
+    """Refuse a previous owner who gave the customer up less than cooldown_days ago."""
+    if limits.cooldown_days == 0:
+        return
+    row = conn.execute(
+        "SELECT max(at) AS at FROM events WHERE customer_id = ? AND from_owner = ?"
+        " AND action IN ('release', 'reclaim')",
+        (customer_id, actor.name),
+    ).fetchone()
+    if row["at"] is None:
+        return
+    until = from_stored(row["at"]) + timedelta(days=limits.cooldown_days)
+    if until > now:
+        raise Refused(
+            f"you gave customer {customer_id} up on {local_display(row['at'])}; a previous"
+            f" owner may claim it again after {limits.cooldown_days} days, from"
+            f" {local_display(stored(until))}"
+        )

@@ -1,0 +1,324 @@
+"""The rules file (TOML): limits and reclaim rules, parsed into typed objects and validated.
+
+Pure: no database. Each reclaim rule also knows how to say itself as SQL predicates with bound
+parameters, so the sweep stays set-based and a scope value never reaches SQL as text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from crmpool.errors import InputError
+from crmpool.when import stored
+
+# Rules used until an admin runs `rules set`: the limits of SPEC's example, no reclaim rules.
+DEFAULT_RULES_TEXT = """\
+[limits]
+cap = 150
+cap_counts_won = false
+claims_per_day = 20
+cooldown_days = 30
+freeze_max_days = 90
+freezes_per_user = 10
+"""
+
+LIMIT_KEYS = {
+    "cap": 150,
+    "cap_counts_won": False,
+    "claims_per_day": 20,
+    "cooldown_days": 30,
+    "freeze_max_days": 90,
+    "freezes_per_user": 10,
+}
+TRIGGERS = ("idle_days", "no_deal_days", "min_amount")
+# Scope key in the file -> customer column it filters (fixed list: never user text in SQL).
+SCOPES = {
+    "levels": "c.level",
+    "regions": "c.region",
+    "industries": "c.industry",
+    "pools": "c.pool",
+    "teams": "(SELECT team FROM users u WHERE u.name = c.owner)",
+}
+RULE_KEYS = {"name", *TRIGGERS, "within_days", "warn_days", "keep_won", "to_pool", *SCOPES}
+TIME_SQL = "'%Y-%m-%dT%H:%M:%SZ'"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The `[limits]` table: what one user may own, claim and freeze."""
+
+    cap: int = 150
+    cap_counts_won: bool = False
+    claims_per_day: int = 20
+    cooldown_days: int = 30
+    freeze_max_days: int = 90
+    freezes_per_user: int = 10
+
+
+@dataclass(frozen=True)
+class ReclaimRule:
+    """One `[[reclaim]]` rule: a single trigger, an optional scope, where reclaimed ones go."""
+
+    name: str
+    trigger: str  # "idle" | "no_deal" | "small_contract"
+    days: int  # the span after which it fires (idle_days, no_deal_days or within_days)
+    min_amount_cents: int | None = None
+    warn_days: int | None = None
+    keep_won: bool = False
+    to_pool: str | None = None
+    scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def clock(self) -> str:
+        """The column the rule's clock starts from."""
+        return "idle_since" if self.trigger == "idle" else "assigned_at"
+
+    def due_sql(self) -> str:
+        """SQL for the moment this rule fires for customer `c` (stored time format)."""
+        return f"strftime({TIME_SQL}, c.{self.clock}, '+{self.days} days')"
+
+    def scope_sql(self) -> tuple[str, list[object]]:
+        """The rule's scope and its keep_won/trigger conditions, without any time condition."""
+        parts: list[str] = []
+        params: list[object] = []
+        for key, values in self.scopes.items():
+            parts.append(f"{SCOPES[key]} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+        if self.keep_won:
+            parts.append("c.status <> 'won'")
+        if self.trigger == "no_deal":
+            # Won since this owner got it means the rule is satisfied.
+            parts.append("(c.won_at IS NULL OR c.won_at < c.assigned_at)")
+        elif self.trigger == "small_contract":
+            parts.append(
+                "coalesce((SELECT sum(d.amount_cents) FROM deals d WHERE d.customer_id = c.id"
+                " AND d.stage = 'won' AND d.at >= c.assigned_at"
+                f" AND d.at <= {self.due_sql()}), 0) < ?"
+            )
+            params.append(self.min_amount_cents)
+        return (" AND ".join(parts) or "1"), params
+
+    def fires_sql(self, as_of: datetime) -> tuple[str, list[object]]:
+        """Predicate over owned, reclaimable `c` for "this rule fires at or before as_of"."""
+        scope, params = self.scope_sql()
+        cutoff = stored(as_of - timedelta(days=self.days))
+        return f"c.{self.clock} <= ? AND {scope}", [cutoff, *params]
+
+    def warns_sql(self, as_of: datetime) -> tuple[str, list[object]] | None:
+        """Predicate for "fires within warn_days after as_of, but not yet"; None: no warning."""
+        if not self.warn_days:
+            return None
+        scope, params = self.scope_sql()
+        cutoff = stored(as_of - timedelta(days=self.days))
+        warn_from = stored(as_of - timedelta(days=self.days - self.warn_days))
+        return (
+            f"c.{self.clock} > ? AND c.{self.clock} <= ? AND {scope}",
+            [cutoff, warn_from, *params],
+        )
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A whole rules file: its limits, its reclaim rules in file order, and its fingerprint."""
+
+    limits: Limits
+    reclaim: tuple[ReclaimRule, ...]
+    text: str
+    fingerprint: str
+
+    def as_dict(self) -> dict:
+        """The rules as plain data, for JSON output."""
+        from dataclasses import asdict
+
+        return {"fingerprint": self.fingerprint, "limits": asdict(self.limits),
+                "reclaim": [asdict(rule) for rule in self.reclaim]}
+
+    def pools_named(self) -> set[str]:
+        """Every pool the rules mention, to check they exist."""
+        named = {r.to_pool for r in self.reclaim if r.to_pool}
+        for rule in self.reclaim:
+            named.update(rule.scopes.get("pools", ()))
+        return named
+
+
+def fingerprint(text: str) -> str:
+    """A short, stable name for one version of the rules."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive_days(data: dict, key: str, where: str, problems: list[str]) -> int | None:
+    value = data.get(key)
+    if not _is_int(value) or value <= 0:
+        problems.append(f"{where}.{key}: must be a whole number of days above 0, not {value!r}")
+        return None
+    return value
+
+
+def _parse_limits(data: object, problems: list[str]) -> Limits:
+    if data is None:
+        return Limits()
+    if not isinstance(data, dict):
+        problems.append("limits: must be a table ([limits])")
+        return Limits()
+    values: dict[str, object] = {}
+    for key, value in data.items():
+        if key not in LIMIT_KEYS:
+            problems.append(f"limits.{key}: unknown key (known: {', '.join(LIMIT_KEYS)})")
+        elif key == "cap_counts_won":
+            if not isinstance(value, bool):
+                problems.append(f"limits.{key}: must be true or false, not {value!r}")
+            else:
+                values[key] = value
+        elif not _is_int(value) or value < 0:
+            problems.append(f"limits.{key}: must be a whole number, 0 or more, not {value!r}")
+        elif key == "freeze_max_days" and value == 0:
+            problems.append("limits.freeze_max_days: must be at least 1 day")
+        else:
+            values[key] = value
+    return Limits(**values)  # type: ignore[arg-type]
+
+
+def _parse_amount(value: object, where: str, problems: list[str]) -> int | None:
+    try:
+        amount = Decimal(str(value)) if not isinstance(value, bool) else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or amount <= 0:
+        problems.append(f"{where}.min_amount: must be an amount above 0, not {value!r}")
+        return None
+    return int((amount * 100).to_integral_value())
+
+
+def _parse_rule(data: object, index: int, problems: list[str]) -> ReclaimRule | None:
+    where = f"reclaim[{index}]"
+    if not isinstance(data, dict):
+        problems.append(f"{where}: must be a table ([[reclaim]])")
+        return None
+    name = data.get("name")
+    if isinstance(name, str) and name.strip():
+        where = f"reclaim[{index}] ({name})"
+    else:
+        problems.append(f"{where}.name: every rule needs a name")
+    before = len(problems)
+    for key in data:
+        if key not in RULE_KEYS:
+            problems.append(f"{where}.{key}: unknown key (known: {', '.join(sorted(RULE_KEYS))})")
+    triggers = [t for t in TRIGGERS if t in data]
+    if len(triggers) != 1:
+        found = ", ".join(triggers) or "none"
+        problems.append(
+            f"{where}: needs exactly one trigger of idle_days, no_deal_days or"
+            f" min_amount + within_days (found: {found})"
+        )
+        return None
+    trigger = triggers[0]
+    amount = None
+    if trigger == "min_amount":
+        amount = _parse_amount(data["min_amount"], where, problems)
+        if "within_days" not in data:
+            problems.append(f"{where}.within_days: min_amount needs within_days")
+            return None
+        days = _positive_days(data, "within_days", where, problems)
+        kind = "small_contract"
+    else:
+        if "within_days" in data:
+            problems.append(f"{where}.within_days: goes only with min_amount")
+        days = _positive_days(data, trigger, where, problems)
+        kind = "idle" if trigger == "idle_days" else "no_deal"
+    warn = data.get("warn_days")
+    if warn is not None:
+        if not _is_int(warn) or warn <= 0:
+            problems.append(f"{where}.warn_days: must be a whole number of days above 0")
+        elif days is not None and warn >= days:
+            problems.append(
+                f"{where}.warn_days: {warn} must be smaller than the rule's {days} days"
+            )
+    keep_won = data.get("keep_won", False)
+    if not isinstance(keep_won, bool):
+        problems.append(f"{where}.keep_won: must be true or false")
+    elif keep_won and kind == "small_contract":
+        problems.append(f"{where}.keep_won: a min_amount rule is about won customers; drop it")
+    to_pool = data.get("to_pool")
+    if to_pool is not None and (not isinstance(to_pool, str) or not to_pool.strip()):
+        problems.append(f"{where}.to_pool: must be a pool name")
+    scopes: dict[str, tuple[str, ...]] = {}
+    for key in SCOPES:
+        if key not in data:
+            continue
+        values = data[key]
+        if (
+            not isinstance(values, list)
+            or not values
+            or not all(isinstance(v, str) and v for v in values)
+        ):
+            problems.append(f"{where}.{key}: must be a non-empty list of names")
+        else:
+            scopes[key] = tuple(values)
+    if len(problems) > before or days is None:
+        return None
+    return ReclaimRule(
+        name=name.strip(),
+        trigger=kind,
+        days=days,
+        min_amount_cents=amount,
+        warn_days=warn,
+        keep_won=keep_won,
+        to_pool=to_pool,
+        scopes=scopes,
+    )
+
+
+def check_rules(text: str, known_pools: set[str] | None = None) -> tuple[Rules | None, list[str]]:
+    """Parse and validate a rules file: the rules, or None and every problem found."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return None, [f"not valid TOML: {exc}"]
+    problems: list[str] = []
+    for key in data:
+        if key not in ("limits", "reclaim"):
+            problems.append(f"{key}: unknown key (known: limits, reclaim)")
+    limits = _parse_limits(data.get("limits"), problems)
+    raw_rules = data.get("reclaim", [])
+    if not isinstance(raw_rules, list):
+        problems.append("reclaim: must be an array of tables ([[reclaim]])")
+        raw_rules = []
+    reclaim = [_parse_rule(item, i, problems) for i, item in enumerate(raw_rules, start=1)]
+    seen: set[str] = set()
+    for rule in reclaim:
+        if rule is None:
+            continue
+        if rule.name in seen:
+            problems.append(f"reclaim ({rule.name}).name: a second rule has this name")
+        seen.add(rule.name)
+    rules = Rules(limits, tuple(r for r in reclaim if r), text, fingerprint(text))
+    if known_pools is not None:
+        for rule in rules.reclaim:
+            if rule.to_pool and rule.to_pool not in known_pools:
+                problems.append(
+                    f"reclaim ({rule.name}).to_pool: no pool named {rule.to_pool!r}"
+                    " (create it with `crmpool pool add`)"
+                )
+            for pool in rule.scopes.get("pools", ()):
+                if pool not in known_pools:
+                    problems.append(f"reclaim ({rule.name}).pools: no pool named {pool!r}")
+    return (None if problems else rules), problems
+
+
+def parse_rules(text: str, source: str, known_pools: set[str] | None = None) -> Rules:
+    """Parse a rules file or raise InputError naming the file and every bad key."""
+    rules, problems = check_rules(text, known_pools)
+    if rules is None:
+        raise InputError(f"{source}: " + "\n  ".join(["invalid rules file:", *problems]))
+    return rules
+
+
+DEFAULT_RULES = parse_rules(DEFAULT_RULES_TEXT, "built-in defaults")

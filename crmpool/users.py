@@ -1,0 +1,146 @@
+"""Users and roles (rep 销售, manager 销售经理, admin 管理员), and who the acting user is."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+
+from crmpool.errors import NotFound, Refused, UsageError
+from crmpool.when import stored
+
+ROLES = ("rep", "manager", "admin")
+
+
+@dataclass(frozen=True)
+class User:
+    """One row of `users`."""
+
+    name: str
+    role: str
+    team: str | None
+    cap: int | None
+    display: str | None
+    active: bool
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> User:
+        return cls(row["name"], row["role"], row["team"], row["cap"], row["display"],
+                   bool(row["active"]))
+
+
+def get_user(conn: sqlite3.Connection, name: str) -> User:
+    """The user called `name`, or NotFound."""
+    row = conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise NotFound(f"no user named {name!r}; an admin can add one with `crmpool user add`")
+    return User.from_row(row)
+
+
+def resolve_actor(conn: sqlite3.Connection, name: str) -> User:
+    """The acting user, refused when unknown or inactive."""
+    try:
+        user = get_user(conn, name)
+    except NotFound:
+        raise NotFound(
+            f"you are acting as {name!r}, who is not a crmpool user; pass --as NAME or set"
+            " CRMPOOL_USER, or ask an admin to run `crmpool user add`"
+        ) from None
+    if not user.active:
+        raise Refused(f"user {name!r} is inactive; an admin can reactivate them")
+    return user
+
+
+def require_role(actor: User, *roles: str, to: str) -> None:
+    """Refuse unless the actor has one of `roles`; `to` says what they tried."""
+    if actor.role not in roles:
+        allowed = " or ".join(f"an {r}" if r[0] in "aeiou" else f"a {r}" for r in roles)
+        raise Refused(f"only {allowed} can {to} (you, {actor.name}, are a {actor.role})")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise UsageError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
+
+
+def add_user(conn: sqlite3.Connection, actor: User | None, name: str, now: datetime, *,
+             role: str = "rep", team: str | None = None, cap: int | None = None,
+             display: str | None = None) -> User:
+    """Add a user; only admins may (`actor` None is `init` making the first admin)."""
+    if actor is not None:
+        require_role(actor, "admin", to="add users")
+    _check_role(role)
+    if not name.strip():
+        raise UsageError("a user needs a name")
+    if cap is not None and cap < 0:
+        raise UsageError("--cap must be 0 or more")
+    if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+        raise Refused(f"a user named {name!r} already exists; change it with `crmpool user set`")
+    conn.execute(
+        "INSERT INTO users (name, role, team, cap, display, active, created_at)"
+        " VALUES (?, ?, ?, ?, ?, 1, ?)",
+        (name, role, team, cap, display, stored(now)),
+    )
+    conn.execute(
+        "INSERT INTO events (at, action, actor, to_owner, reason) VALUES (?, 'user-add', ?, ?, ?)",
+        (stored(now), actor.name if actor else name, name, f"role={role}"),
+    )
+    return get_user(conn, name)
+
+
+_UNSET = object()
+
+
+def set_user(conn: sqlite3.Connection, actor: User, name: str, now: datetime, *,
+             role: str | None = None, team: object = _UNSET, cap: object = _UNSET,
+             display: object = _UNSET, active: bool | None = None) -> User:
+    """Change a user's role, team, cap, display name or active flag (admin only)."""
+    require_role(actor, "admin", to="change users")
+    user = get_user(conn, name)
+    changes: dict[str, object] = {}
+    if role is not None:
+        _check_role(role)
+        changes["role"] = role
+    if team is not _UNSET:
+        changes["team"] = team
+    if cap is not _UNSET:
+        if cap is not None and cap < 0:  # type: ignore[operator]
+            raise UsageError("--cap must be 0 or more")
+        changes["cap"] = cap
+    if display is not _UNSET:
+        changes["display"] = display
+    if active is not None:
+        if not active and name == actor.name:
+            raise Refused("you cannot deactivate yourself; ask another admin")
+        changes["active"] = int(active)
+    if not changes:
+        raise UsageError("nothing to change; give --role, --team, --cap, --display or --active")
+    if changes.get("role", "admin") != "admin" or changes.get("active") == 0:
+        remaining = conn.execute(
+            "SELECT count(*) FROM users WHERE role = 'admin' AND active = 1 AND name <> ?",
+            (name,),
+        ).fetchone()[0]
+        if user.role == "admin" and remaining == 0:
+            raise Refused(f"{name!r} is the last active admin; make another admin first")
+    # Column names come from the fixed keys above, never from user text.
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    conn.execute(f"UPDATE users SET {assignments} WHERE name = ?", (*changes.values(), name))
+    conn.execute(
+        "INSERT INTO events (at, action, actor, to_owner, reason) VALUES (?, 'user-set', ?, ?, ?)",
+        (stored(now), actor.name, name, ", ".join(f"{k}={v}" for k, v in changes.items())),
+    )
+    return get_user(conn, name)
+
+
+def list_users(conn: sqlite3.Connection, default_cap: int, counts_won: bool) -> list[dict]:
+    """Every user with the number of customers they own against their cap."""
+    won_clause = "" if counts_won else " AND c.status <> 'won'"
+    rows = conn.execute(
+        f"""SELECT u.name, u.role, u.team, u.display, u.active,
+                   coalesce(u.cap, ?) AS cap,
+                   (SELECT count(*) FROM customers c WHERE c.owner = u.name
+                      AND c.status <> 'invalid'{won_clause}) AS owned
+            FROM users u ORDER BY u.name""",
+        (default_cap,),
+    )
+    return [dict(row) | {"active": bool(row["active"])} for row in rows]

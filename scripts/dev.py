@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Set up a private virtualenv (.venv) with crmpool and its test tools, then run a task.
+
+Needs only python3. `python3 scripts/dev.py demo` builds the demo database and shows a sweep;
+`python3 scripts/dev.py test` runs the test suite (the same command CI runs). Any other
+arguments are passed to the `crmpool` command inside the virtualenv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".crmpool-installed"
+
+
+def _wanted_stamp() -> str:
+    # Reinstall only when the dependency list changes, so repeated runs start at once.
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_venv() -> None:
+    if not (BIN / "python").exists():
+        print("setting up .venv (first run only) ...", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    if STAMP.exists() and STAMP.read_text() == _wanted_stamp():
+        return
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "-e", f"{ROOT}[dev]"],
+        check=True,
+    )
+    STAMP.write_text(_wanted_stamp())
+
+
+def main(argv: list[str]) -> int:
+    ensure_venv()
+    task, rest = (argv[0], argv[1:]) if argv else ("demo", [])
+    if task == "test":
+        cmd = [str(BIN / "python"), "-m", "pytest", *rest]
+    elif task == "lint":
+        cmd = [str(BIN / "ruff"), "check", str(ROOT), *rest]
+    else:
+        cmd = [str(BIN / "crmpool"), task, *rest]
+    return subprocess.call(cmd, cwd=ROOT if task in ("test", "lint") else None)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
