@@ -714,6 +714,241 @@ def rules_versions(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = 
         s.out.rows(rule_versions(s.conn), ["version", "fingerprint", "set_at", "set_by"])
 
 
+# --- import, duplicates, demo ------------------------------------------------------------
+
+
+class OnDuplicate(StrEnum):
+    skip = "skip"
+    update = "update"
+    fail = "fail"
+
+
+class Encoding(StrEnum):
+    auto = "auto"
+    utf8 = "utf-8"
+    gb18030 = "gb18030"
+
+
+class InputFormat(StrEnum):
+    csv = "csv"
+    tsv = "tsv"
+    json = "json"
+    jsonl = "jsonl"
+
+
+class ImportKind(StrEnum):
+    customers = "customers"
+    contacts = "contacts"
+    deals = "deals"
+
+
+@command("import")
+def import_(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="CSV, TSV, JSON or JSON lines file, or -.")],
+    kind: Annotated[ImportKind, typer.Option(help="What the rows are.")] = ImportKind.customers,
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", help="SRC=FIELD: read column SRC as FIELD (repeatable).",
+        show_default=False)] = None,
+    encoding: Annotated[Encoding, typer.Option(help="auto detects UTF-8 or GB18030/GBK.")]
+    = Encoding.auto,
+    input_format: Annotated[InputFormat | None, typer.Option(
+        help="Default: from the file extension.", show_default=False)] = None,
+    on_duplicate: Annotated[OnDuplicate, typer.Option(
+        help="A row that matches a customer by phone, e-mail, company id or name.")]
+    = OnDuplicate.skip,
+    owner: Annotated[str | None, typer.Option(help="Give every row to this user.")] = None,
+    pool: Annotated[str | None, typer.Option(help="Pool for rows with no owner.")] = None,
+    dry_run: Annotated[bool, typer.Option(help="Check and summarise; write nothing.")]
+    = False,
+    skip_bad: Annotated[str | None, typer.Option(
+        help="Import the good rows; write the bad ones, with the reason, to this file.",
+        metavar="FILE")] = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Bulk-load customers, contacts or deals; all rows or none (see --skip-bad)."""
+    from crmpool.importer import ImportOptions, import_file
+    from crmpool.sources import open_source
+
+    mapping = {}
+    for item in map_ or []:
+        src, sep, target = item.partition("=")
+        if not sep or not src or not target:
+            raise UsageError(f"--map {item!r}: write it as SRC=FIELD, e.g. --map 客户=name")
+        mapping[src] = target.strip()
+    opts = ImportOptions(kind=kind.value, mapping=mapping, on_duplicate=on_duplicate.value,
+                         owner=owner, pool=pool, dry_run=dry_run, skip_bad=skip_bad)
+    with session(ctx, fmt, quiet) as s:
+        source = open_source(file, input_format.value if input_format else None,
+                             encoding.value)
+        with progress_bar(s.out, source.size) as advance:
+            summary = import_file(s.conn, s.actor, source, opts, s.now, advance)
+    render_import(s.out, summary)
+
+
+@contextmanager
+def progress_bar(out: Any, total: int | None) -> Iterator[Callable | None]:
+    """A Rich progress bar on a terminal, for files over a megabyte; nothing otherwise."""
+    if out.quiet or not total or total < (1 << 20) or not out.err.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=None) as bar:
+        task = bar.add_task("importing", total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
+
+
+def render_import(out: Any, summary: Any) -> None:
+    """The import summary: text on stderr, or the whole of it on stdout with -f json."""
+    if out.quiet:
+        return
+    if out.format in ("json", "jsonl"):
+        out.record(summary.as_dict())
+        return
+    verb = "would import" if summary.dry_run else "imported"
+    out.say(f"{summary.file} ({summary.format}, {summary.encoding}): read {summary.read},"
+            f" {verb} {summary.inserted}, updated {summary.updated}, duplicates skipped"
+            f" {summary.duplicates_skipped}, sent to pool over cap"
+            f" {summary.sent_to_pool_over_cap}, rejected {summary.rejected}")
+    for owner, count in summary.over_cap.items():
+        out.say(f"  {owner} is at their cap: {count} row(s) went to the pool instead")
+    shown = summary.duplicates[:20]
+    for dup in shown:
+        if dup["existing_id"]:
+            held = (f"owned by {dup['existing_owner']}" if dup["existing_owner"]
+                    else "in the pool")
+            what = f"customer {dup['existing_id']} {dup['existing_name']} ({held})"
+        else:
+            what = f"line {dup['existing_line']} of this file ({dup['existing_name']})"
+        out.say(f"  duplicate: line {dup['line']} is {what}, same {' and '.join(dup['same'])}")
+    if len(summary.duplicates) > len(shown):
+        out.say(f"  ... and {len(summary.duplicates) - len(shown)} more duplicates"
+                " (-f json lists them all)")
+    if summary.extra_columns:
+        out.say(f"  kept unknown columns in extra: {', '.join(summary.extra_columns)}")
+    if summary.kind == "customers" and summary.would_reclaim_today:
+        out.say(f"  a sweep today would reclaim {summary.would_reclaim_today} of them"
+                " (crmpool sweep --dry-run)")
+
+
+@command()
+def dupes(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Clusters of likely duplicates (查重) by phone, e-mail, company id or name."""
+    from crmpool.dupes import CLUSTER_COLUMNS, duplicate_clusters
+
+    with session(ctx, fmt, quiet, need_actor=False) as s:
+        s.out.rows(duplicate_clusters(s.conn), CLUSTER_COLUMNS)
+
+
+@command()
+def demo(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="Where to build the demo database.")]
+    = Path("crmpool-demo.db"),
+    quiet: QuietOpt = False,
+) -> None:
+    """Build a demo database from the bundled examples and show claims, refusals, a sweep."""
+    from crmpool.demo import build_demo
+    from crmpool.output import Output
+
+    # A walk-through for people: tables even when piped into a pager.
+    output = Output("table", quiet)
+    build_demo(out, clock(), output.say, lambda rows, columns: output.rows(rows, columns))
+
+
+# --- the sweep ---------------------------------------------------------------------------
+
+
+@command()
+def sweep(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option(help="Report what would happen; write nothing.")]
+    = False,
+    now: Annotated[str | None, typer.Option(
+        "--now", help=f"Sweep as of this time (catch-up, what-if): {WhenHelp}.")] = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Apply the reclaim rules once (定时回收); safe to run from cron any number of times."""
+    from crmpool.sweep import sweep as run_sweep
+
+    with session(ctx, fmt, quiet) as s:
+        as_of = when(now, s.now, "--now") or s.now
+        detailed = s.out.format in ("json", "jsonl")
+        report = run_sweep(s.conn, s.actor, as_of, s.now, dry_run=dry_run, details=detailed)
+    render_sweep(s.out, report)
+
+
+def render_sweep(out: Any, report: Any) -> None:
+    """A per-rule summary for people; every reclaimed and warned customer in JSON."""
+    if out.quiet:
+        return
+    if out.format == "json":
+        out.record(report.summary() | {"reclaimed_customers": report.reclaimed_customers,
+                                       "warned_customers": report.warned_customers})
+        return
+    if out.format == "jsonl":
+        out.rows([{"kind": "reclaim", **c} for c in report.reclaimed_customers]
+                 + [{"kind": "warning", **c} for c in report.warned_customers]
+                 + [{"kind": "run", **report.summary()}])
+        return
+    from crmpool.when import local_display
+
+    head = "dry run, nothing written" if report.dry_run else (
+        f"run {report.run_id}" if report.run_id else
+        f"already swept at this time by run {report.repeat_of}; nothing changed")
+    out.say(f"sweep as of {local_display(report.as_of)} ({head}), rules {report.fingerprint}")
+    out.rows([{"rule": r.rule, "reclaimed": r.reclaimed, "warned": r.warned,
+               "to_pool": r.to_pool or "(home pool)"} for r in report.rules],
+             ["rule", "reclaimed", "warned", "to_pool"])
+    out.say(f"{report.reclaimed} reclaimed, {report.warned} new warnings,"
+            f" {report.warnings_closed} warnings closed, {report.unfrozen} freezes lifted")
+
+
+@command()
+def why(ctx: typer.Context, customer_id: Annotated[int, typer.Argument(help="Customer ID.")],
+        fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Which rule will reclaim this customer, from which timestamp, on which day."""
+    from crmpool.why import WHY_COLUMNS, WHY_TABLE_COLUMNS, explain
+
+    with session(ctx, fmt, quiet, need_actor=False) as s:
+        state, rows = explain(s.conn, customer_id, s.now)
+        s.out.say(f"customer {customer_id}: {state}")
+        if rows:
+            s.out.rows(rows, WHY_COLUMNS, for_people=WHY_TABLE_COLUMNS)
+
+
+@command()
+def warnings(
+    ctx: typer.Context,
+    owner: Annotated[str | None, typer.Option(help="Only this owner's customers.")] = None,
+    mine: Annotated[bool, typer.Option(help="Only your customers.")] = False,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Open warnings (预警): customers a rule will reclaim soon, soonest first."""
+    from crmpool.sweep import open_warnings
+
+    with session(ctx, fmt, quiet, need_actor=mine) as s:
+        s.out.rows(open_warnings(s.conn, s.actor.name if mine else owner),
+                   ["id", "name", "owner", "rule", "due_at", "created_at"])
+
+
+@command()
+def runs(ctx: typer.Context,
+         limit: Annotated[int | None, typer.Option(help="At most N runs.", metavar="N")] = None,
+         fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Past sweep runs, newest first."""
+    from crmpool.sweep import list_runs
+
+    with session(ctx, fmt, quiet, need_actor=False) as s:
+        s.out.rows(list_runs(s.conn, limit),
+                   ["id", "as_of", "started_at", "actor", "rules_fingerprint", "unfrozen",
+                    "reclaimed", "warned", "per_rule"])
+
+
 def main() -> None:
     """Console entry point."""
     app()

@@ -131,10 +131,11 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 rule TEXT NOT NULL,
                 owner TEXT NOT NULL,
                 due_at TEXT NOT NULL,
+                due_day TEXT NOT NULL,
                 run_id INTEGER REFERENCES runs (id),
                 created_at TEXT NOT NULL,
                 closed_at TEXT,
-                UNIQUE (customer_id, rule, due_at)
+                UNIQUE (customer_id, rule, due_day)
             )""",
             "CREATE INDEX warnings_open ON warnings (owner) WHERE closed_at IS NULL",
         ],

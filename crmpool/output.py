@@ -134,7 +134,8 @@ class Output:
         first, columns = self._first(rows, columns)
         table = Table(title=title, title_justify="left", header_style="bold")
         for column in columns:
-            table.add_column(column, overflow="ellipsis", no_wrap=column != "name")
+            wraps = column in ("name", "note", "message", "reason")
+            table.add_column(column, overflow="fold" if wraps else "ellipsis", no_wrap=not wraps)
         count = 0
         for row in _chain(first, rows):
             table.add_row(*[_display(c, row.get(c)) for c in columns])

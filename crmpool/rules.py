@@ -45,6 +45,9 @@ SCOPES = {
 }
 RULE_KEYS = {"name", *TRIGGERS, "within_days", "warn_days", "keep_won", "to_pool", *SCOPES}
 TIME_SQL = "'%Y-%m-%dT%H:%M:%SZ'"
+# Owned, not invalid, not frozen past the as-of time (one ? for it): what any rule may reclaim.
+RECLAIMABLE_SQL = ("c.owner IS NOT NULL AND c.status <> 'invalid'"
+                   " AND (c.frozen_until IS NULL OR c.frozen_until <= ?)")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,15 @@ class ReclaimRule:
     to_pool: str | None = None
     scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+    def describe(self) -> str:
+        """The trigger in words, for events and `why`."""
+        if self.trigger == "idle":
+            return f"no contact for {self.days} days"
+        if self.trigger == "no_deal":
+            return f"not won within {self.days} days of being assigned"
+        amount = f"{self.min_amount_cents // 100}"
+        return f"won less than {amount} within {self.days} days of being assigned"
+
     @property
     def clock(self) -> str:
         """The column the rule's clock starts from."""
@@ -82,41 +94,49 @@ class ReclaimRule:
         return f"strftime({TIME_SQL}, c.{self.clock}, '+{self.days} days')"
 
     def scope_sql(self) -> tuple[str, list[object]]:
-        """The rule's scope and its keep_won/trigger conditions, without any time condition."""
+        """The rule's scope (levels, regions, industries, pools, teams) as a predicate on `c`."""
         parts: list[str] = []
         params: list[object] = []
         for key, values in self.scopes.items():
             parts.append(f"{SCOPES[key]} IN ({', '.join('?' * len(values))})")
             params.extend(values)
-        if self.keep_won:
-            parts.append("c.status <> 'won'")
+        return (" AND ".join(parts) or "1"), params
+
+    def trigger_sql(self) -> tuple[str, list[object]]:
+        """What besides time the trigger needs: not won since assigned, or won too little."""
         if self.trigger == "no_deal":
-            # Won since this owner got it means the rule is satisfied.
-            parts.append("(c.won_at IS NULL OR c.won_at < c.assigned_at)")
-        elif self.trigger == "small_contract":
-            parts.append(
+            return "(c.won_at IS NULL OR c.won_at < c.assigned_at)", []
+        if self.trigger == "small_contract":
+            return (
                 "coalesce((SELECT sum(d.amount_cents) FROM deals d WHERE d.customer_id = c.id"
                 " AND d.stage = 'won' AND d.at >= c.assigned_at"
-                f" AND d.at <= {self.due_sql()}), 0) < ?"
+                f" AND d.at <= {self.due_sql()}), 0) < ?",
+                [self.min_amount_cents],
             )
-            params.append(self.min_amount_cents)
-        return (" AND ".join(parts) or "1"), params
+        return "1", []
+
+    def condition_sql(self) -> tuple[str, list[object]]:
+        """Scope, keep_won and trigger conditions together, without the time condition."""
+        scope, params = self.scope_sql()
+        trigger, trigger_params = self.trigger_sql()
+        won = " AND c.status <> 'won'" if self.keep_won else ""
+        return f"{scope}{won} AND {trigger}", [*params, *trigger_params]
 
     def fires_sql(self, as_of: datetime) -> tuple[str, list[object]]:
         """Predicate over owned, reclaimable `c` for "this rule fires at or before as_of"."""
-        scope, params = self.scope_sql()
+        condition, params = self.condition_sql()
         cutoff = stored(as_of - timedelta(days=self.days))
-        return f"c.{self.clock} <= ? AND {scope}", [cutoff, *params]
+        return f"c.{self.clock} <= ? AND {condition}", [cutoff, *params]
 
     def warns_sql(self, as_of: datetime) -> tuple[str, list[object]] | None:
         """Predicate for "fires within warn_days after as_of, but not yet"; None: no warning."""
         if not self.warn_days:
             return None
-        scope, params = self.scope_sql()
+        condition, params = self.condition_sql()
         cutoff = stored(as_of - timedelta(days=self.days))
         warn_from = stored(as_of - timedelta(days=self.days - self.warn_days))
         return (
-            f"c.{self.clock} > ? AND c.{self.clock} <= ? AND {scope}",
+            f"c.{self.clock} > ? AND c.{self.clock} <= ? AND {condition}",
             [cutoff, warn_from, *params],
         )
 

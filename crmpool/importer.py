@@ -1,0 +1,546 @@
+"""`crmpool import`: customers, contacts or deals from CSV, TSV, JSON or JSON lines.
+
+All or nothing: one transaction; any bad row stops it with file, line and column, unless
+--skip-bad sets the bad rows aside in a file of their own. Rows stream through one Python
+pass (convert, normalise keys) into the table; duplicates, caps and events are then worked out
+in SQL over the whole batch at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from crmpool.deals import to_cents
+from crmpool.dupes import find_new_duplicates
+from crmpool.errors import InputError, UsageError
+from crmpool.fields import (
+    KIND_FIELDS,
+    STAGE_WORDS,
+    STATUS_WORDS,
+    VIA_WORDS,
+    RowError,
+    clean,
+    resolve_headers,
+    to_stored_time,
+)
+from crmpool.normalize import company_id_key, email_key, name_key, phone_key
+from crmpool.pools import DEFAULT_POOL, pool_names, require_pool
+from crmpool.rules import RECLAIMABLE_SQL
+from crmpool.ruleset import active_rules
+from crmpool.sources import Source, read_records
+from crmpool.store import transaction
+from crmpool.users import User, require_role
+from crmpool.when import stored
+
+ON_DUPLICATE = ("skip", "update", "fail")
+CHUNK = 20_000
+_INSERT_CUSTOMER = (
+    "INSERT INTO customers (id, name, phone, email, company_id, level, region, industry,"
+    " owner, pool, status, assigned_at, last_contact_at, next_contact_at, frozen_until,"
+    " freeze_reason, won_at, invalid_reason, created_at, extra, name_key, phone_key,"
+    " email_key, company_id_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+    " ?, ?, ?, ?, ?, ?, ?)"
+)
+# Fields copied onto an existing customer by --on-duplicate update: descriptions, never
+# ownership (that goes through claim and assign).
+UPDATABLE = ("phone", "email", "company_id", "level", "region", "industry")
+
+
+@dataclass
+class ImportOptions:
+    """What `crmpool import` was told."""
+
+    kind: str = "customers"
+    mapping: dict[str, str] = field(default_factory=dict)
+    on_duplicate: str = "skip"
+    owner: str | None = None
+    pool: str | None = None
+    dry_run: bool = False
+    skip_bad: str | None = None
+
+
+@dataclass
+class ImportSummary:
+    """What an import did, or with --dry-run would do."""
+
+    file: str
+    kind: str
+    format: str
+    encoding: str
+    dry_run: bool = False
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    duplicates_skipped: int = 0
+    sent_to_pool_over_cap: int = 0
+    rejected: int = 0
+    would_reclaim_today: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    duplicates: list[dict] = field(default_factory=list)
+    over_cap: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return dict(vars(self))
+
+
+class _Rollback(Exception):
+    """Raised to end a --dry-run transaction without writing."""
+
+
+class _Rejects:
+    """The --skip-bad file: rejected rows as they came, plus their line and reason.
+
+    Written beside the target and renamed into place only when the import succeeds; the
+    CSV header is the source's own, known once the first rejected record arrives.
+    """
+
+    def __init__(self, path: str | None, source: Source) -> None:
+        self.path = path
+        self.count = 0
+        self._json = source.format in ("json", "jsonl")
+        self._partial = Path(path + ".partial") if path else None
+        self._file = None
+        self._writer = None
+        self._headers: list[str] = []
+
+    def add(self, line: int, record: dict, reason: str) -> None:
+        self.count += 1
+        if self._file is None:
+            self._file = self._partial.open("w", encoding="utf-8", newline="")
+            if not self._json:
+                self._headers = list(record)
+                self._writer = csv.writer(self._file, lineterminator="\n")
+                self._writer.writerow([*self._headers, "crmpool_line", "crmpool_reason"])
+        if self._json:
+            row = {**record, "crmpool_line": line, "crmpool_reason": reason}
+            self._file.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            self._writer.writerow([*(record.get(h, "") for h in self._headers), line, reason])
+
+    def finish(self, keep: bool) -> None:
+        if self._file is None:
+            if keep and self.path:
+                Path(self.path).write_text("")  # no rejects: say so with an empty file
+            return
+        self._file.close()
+        if keep:
+            os.replace(self._partial, self.path)
+        else:
+            self._partial.unlink(missing_ok=True)
+
+
+def _where(source: Source, line: int, column: str) -> str:
+    return f"{source.name} line {line}, column {column!r}"
+
+
+def _rows(source: Source, opts: ImportOptions, convert: Callable[[dict], tuple],
+          rejects: _Rejects, summary: ImportSummary,
+          lines: array) -> Iterator[tuple]:
+    headers, records = read_records(source)
+    resolved, extra = resolve_headers(opts.kind, headers, opts.mapping)
+    summary.extra_columns = extra
+    for line, record in records:
+        summary.read += 1
+        if not headers:  # JSON: every object names its own keys
+            resolved, extra = resolve_headers(opts.kind, list(record), opts.mapping)
+            for key in extra:
+                if key not in summary.extra_columns:
+                    summary.extra_columns.append(key)
+        values: dict[str, object] = {}
+        extras: dict[str, object] = {}
+        for header, value in record.items():
+            target = resolved.get(header)
+            if target:
+                values[target] = value
+            elif header in extra and value not in (None, ""):
+                extras[header] = value
+        try:
+            row = convert(values | {"__extra__": extras, "__headers__": resolved})
+        except RowError as exc:
+            reason = f"{_where(source, line, exc.column)}: {exc}"
+            if rejects.path is None:
+                raise InputError(reason) from None
+            rejects.add(line, record, str(exc) + f" (column {exc.column!r})")
+            continue
+        lines.append(line)
+        yield row
+
+
+def _header_of(values: dict, field_name: str) -> str:
+    for header, target in values["__headers__"].items():
+        if target == field_name:
+            return header
+    return field_name
+
+
+def _text(values: dict, name: str) -> str | None:
+    return clean(values.get(name))
+
+
+def _time(values: dict, name: str, now_text: str, *, past: bool = True) -> str | None:
+    text = clean(values.get(name))
+    if text is None:
+        return None
+    try:
+        value = to_stored_time(text)
+    except ValueError as exc:
+        message = str(exc) if "is not a date" in str(exc) else f"{text!r} is not a valid date"
+        raise RowError(_header_of(values, name), message) from None
+    if past and value > now_text:
+        raise RowError(_header_of(values, name), f"{text!r} is in the future")
+    return value
+
+
+def import_file(conn: sqlite3.Connection, actor: User, source: Source, opts: ImportOptions,
+                now: datetime, progress: Callable[[int, int | None], None] | None = None
+                ) -> ImportSummary:
+    """Import one source, all or nothing; see the module docstring."""
+    if opts.kind not in KIND_FIELDS:
+        raise UsageError(f"--kind must be one of {', '.join(KIND_FIELDS)}")
+    if opts.on_duplicate not in ON_DUPLICATE:
+        raise UsageError(f"--on-duplicate must be one of {', '.join(ON_DUPLICATE)}")
+    for src, target in opts.mapping.items():
+        if target not in KIND_FIELDS[opts.kind]:
+            raise UsageError(f"--map {src}={target}: {opts.kind} have no field {target!r}"
+                             f" (fields: {', '.join(KIND_FIELDS[opts.kind])})")
+    summary = ImportSummary(source.name, opts.kind, source.format, source.encoding,
+                            opts.dry_run)
+    rejects: _Rejects | None = None
+    try:
+        with transaction(conn):
+            require_role(actor, "rep", "manager", "admin", to="import")
+            rejects = _Rejects(opts.skip_bad, source)
+            load = _import_customers if opts.kind == "customers" else _import_activity
+            load(conn, actor, source, opts, now, summary, rejects, progress)
+            summary.rejected = rejects.count
+            if opts.dry_run:
+                raise _Rollback
+    except _Rollback:
+        pass
+    except BaseException:
+        if rejects:
+            rejects.finish(keep=False)
+        raise
+    if rejects:
+        rejects.finish(keep=not opts.dry_run)
+    return summary
+
+
+def _chunks(rows: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
+    chunk: list[tuple] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
+                      opts: ImportOptions, now: datetime, summary: ImportSummary,
+                      rejects: _Rejects, progress) -> None:
+    rules = active_rules(conn)
+    now_text = stored(now)
+    users = {row["name"]: bool(row["active"]) for row in conn.execute(
+        "SELECT name, active FROM users")}
+    pools = pool_names(conn)
+    default_pool = require_pool(conn, opts.pool) if opts.pool else DEFAULT_POOL
+    if opts.owner is not None:
+        if opts.owner not in users:
+            raise UsageError(f"--owner: no user named {opts.owner!r}")
+        if not users[opts.owner]:
+            raise UsageError(f"--owner: {opts.owner} is inactive")
+    base = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM customers").fetchone()[0]
+    next_id = base
+
+    def convert(values: dict) -> tuple:
+        nonlocal next_id
+        name = _text(values, "name")
+        if name is None:
+            raise RowError(_header_of(values, "name"), "every customer needs a name")
+        owner = opts.owner or _text(values, "owner")
+        if owner is not None and not users.get(owner, False):
+            why = "is inactive" if owner in users else "is not a crmpool user"
+            raise RowError(_header_of(values, "owner"),
+                           f"{owner!r} {why} (add them first, or import without owners)")
+        pool = _text(values, "pool") or default_pool
+        if pool not in pools:
+            raise RowError(_header_of(values, "pool"), f"no pool named {pool!r}")
+        status_text = (_text(values, "status") or "").lower()
+        status = STATUS_WORDS.get(status_text)
+        if status is None:
+            raise RowError(_header_of(values, "status"),
+                           f"{status_text!r} is not a status (active, won, invalid)")
+        last_contact = _time(values, "last_contact_at", now_text)
+        assigned = _time(values, "assigned_at", now_text)
+        created = _time(values, "created_at", now_text) or now_text
+        frozen = _time(values, "frozen_until", now_text, past=False)
+        if frozen is not None and frozen <= now_text:
+            frozen = None  # a freeze that has ended is no freeze
+        if owner is None:
+            assigned = None
+        elif assigned is None:
+            assigned = now_text  # documented: an owned row without a time is assigned now
+        extra = values["__extra__"]
+        if values.get("extra"):
+            try:
+                stored_extra = json.loads(str(values["extra"]))
+            except json.JSONDecodeError:
+                stored_extra = {"extra": values["extra"]}
+            if isinstance(stored_extra, dict):
+                extra = stored_extra | extra
+        phone, email = _text(values, "phone"), _text(values, "email")
+        company_id = _text(values, "company_id")
+        row = (next_id, name, phone, email, company_id, _text(values, "level"),
+               _text(values, "region"), _text(values, "industry"), owner, pool, status,
+               assigned, last_contact, _time(values, "next_contact_at", now_text, past=False),
+               frozen, _text(values, "freeze_reason") if frozen else None,
+               _time(values, "won_at", now_text), _text(values, "invalid_reason"), created,
+               json.dumps(extra, ensure_ascii=False) if extra else None,
+               name_key(name), phone_key(phone), email_key(email), company_id_key(company_id))
+        next_id += 1
+        return row
+
+    lines = array("q")
+    for chunk in _chunks(_rows(source, opts, convert, rejects, summary, lines), CHUNK):
+        conn.executemany(_INSERT_CUSTOMER, chunk)
+        if progress:
+            progress(source.bytes_read(), source.size)
+    if next_id == base:
+        return
+    _settle_duplicates(conn, source, opts, summary, base, lines)
+    _send_over_cap_to_pool(conn, rules.limits, summary, base)
+    conn.execute(
+        "INSERT INTO events (customer_id, at, action, actor, to_owner, to_pool, reason)"
+        " SELECT id, ?, 'import', ?, owner, pool, ? FROM customers WHERE id >= ?",
+        (now_text, actor.name, f"imported from {source.name}", base),
+    )
+    summary.inserted = conn.execute(
+        "SELECT count(*) FROM customers WHERE id >= ?", (base,)).fetchone()[0]
+    summary.would_reclaim_today = _would_reclaim(conn, rules, now, base)
+
+
+def _line_of(lines: array, base: int, customer_id: int) -> int:
+    return lines[customer_id - base]
+
+
+def _settle_duplicates(conn: sqlite3.Connection, source: Source, opts: ImportOptions,
+                       summary: ImportSummary, base: int, lines: array) -> None:
+    found = find_new_duplicates(conn, base)
+    if not found:
+        return
+    # Follow chains (row C repeats row B which repeats customer A) to the record kept.
+    def root(customer_id: int) -> int:
+        while customer_id in found:
+            customer_id = found[customer_id]["first_id"]
+        return customer_id
+
+    kept = {row["id"]: dict(row) for row in conn.execute(
+        f"SELECT id, name, owner, pool FROM customers WHERE id IN"
+        f" ({', '.join(str(root(i)) for i in set(found))})")}
+    for new_id in sorted(found):
+        target = kept[root(new_id)]
+        entry = {"line": _line_of(lines, base, new_id), "same": found[new_id]["same"],
+                 "existing_id": target["id"] if target["id"] < base else None,
+                 "existing_line": (_line_of(lines, base, target["id"])
+                                   if target["id"] >= base else None),
+                 "existing_name": target["name"], "existing_owner": target["owner"]}
+        summary.duplicates.append(entry)
+    if opts.on_duplicate == "fail":
+        first = summary.duplicates[0]
+        where = (f"customer {first['existing_id']}" if first["existing_id"]
+                 else f"line {first['existing_line']}")
+        raise InputError(
+            f"{source.name} line {first['line']}: duplicate of {where}"
+            f" ({first['existing_name']}, same {' and '.join(first['same'])});"
+            f" {len(summary.duplicates)} duplicate(s) in all, nothing imported"
+            " (--on-duplicate skip or update to go on)"
+        )
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_dups"
+                 " (new_id INTEGER PRIMARY KEY, target_id INTEGER)")
+    conn.execute("DELETE FROM temp.import_dups")
+    conn.executemany("INSERT INTO temp.import_dups VALUES (?, ?)",
+                     [(new_id, root(new_id)) for new_id in found])
+    if opts.on_duplicate == "update":
+        sets = ", ".join(
+            f"{f} = coalesce(n.{f}, customers.{f})" for f in UPDATABLE
+        ) + ", " + ", ".join(
+            f"{k} = CASE WHEN n.{f} IS NOT NULL THEN n.{k} ELSE customers.{k} END"
+            for f, k in (("phone", "phone_key"), ("email", "email_key"),
+                         ("company_id", "company_id_key"))
+        )
+        # The last line naming a customer wins, as if the rows were applied in order.
+        summary.updated = conn.execute(
+            f"UPDATE customers SET {sets} FROM (SELECT target_id, max(new_id) AS new_id"
+            " FROM temp.import_dups GROUP BY target_id) d JOIN customers n ON n.id = d.new_id"
+            " WHERE customers.id = d.target_id AND d.target_id < ?",
+            (base,),
+        ).rowcount
+    summary.duplicates_skipped = conn.execute(
+        "DELETE FROM customers WHERE id IN (SELECT new_id FROM temp.import_dups)").rowcount
+    if opts.on_duplicate == "update":
+        summary.duplicates_skipped -= summary.updated
+
+
+def _send_over_cap_to_pool(conn: sqlite3.Connection, limits, summary: ImportSummary,
+                           base: int) -> None:
+    won = "" if limits.cap_counts_won else " AND c.status <> 'won'"
+    rows = conn.execute(
+        f"""WITH held AS (
+                SELECT u.name, coalesce(u.cap, ?) AS cap,
+                       (SELECT count(*) FROM customers c WHERE c.owner = u.name AND c.id < ?
+                          AND c.status <> 'invalid'{won}) AS owned
+                FROM users u),
+            ranked AS (
+                SELECT c.id, c.owner,
+                       row_number() OVER (PARTITION BY c.owner ORDER BY c.id) AS n
+                FROM customers c WHERE c.id >= ? AND c.owner IS NOT NULL
+                  AND c.status <> 'invalid'{won})
+            SELECT r.id, r.owner FROM ranked r JOIN held h ON h.name = r.owner
+            WHERE h.owned + r.n > h.cap""",
+        (limits.cap, base, base),
+    ).fetchall()
+    if not rows:
+        return
+    conn.executemany("UPDATE customers SET owner = NULL, assigned_at = NULL WHERE id = ?",
+                     [(row[0],) for row in rows])
+    summary.over_cap = dict(Counter(row[1] for row in rows))
+    summary.sent_to_pool_over_cap = len(rows)
+
+
+def _would_reclaim(conn: sqlite3.Connection, rules, now: datetime, base: int) -> int:
+    if not rules.reclaim:
+        return 0
+    parts, params = [], []
+    for rule in rules.reclaim:
+        sql, rule_params = rule.fires_sql(now)
+        parts.append(f"({sql})")
+        params.extend(rule_params)
+    return conn.execute(
+        f"SELECT count(*) FROM customers c WHERE c.id >= ? AND {RECLAIMABLE_SQL}"
+        f" AND ({' OR '.join(parts)})",
+        (base, stored(now), *params),
+    ).fetchone()[0]
+
+
+def _import_activity(conn: sqlite3.Connection, actor: User, source: Source,
+                     opts: ImportOptions, now: datetime, summary: ImportSummary,
+                     rejects: _Rejects, progress) -> None:
+    """Contacts or deals: staged, their customers resolved in SQL, then inserted at once."""
+    now_text = stored(now)
+    deals = opts.kind == "deals"
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_activity (line INTEGER, cid INTEGER,"
+                 " customer TEXT, ckey TEXT, pkey TEXT, at TEXT, kind TEXT, amount INTEGER,"
+                 " note TEXT, user TEXT, next_at TEXT)")
+    conn.execute("DELETE FROM temp.import_activity")
+    lines = array("q")
+
+    def convert(values: dict) -> tuple:
+        raw_id = _text(values, "customer_id")
+        customer, phone = _text(values, "customer"), _text(values, "phone")
+        if raw_id is None and customer is None and phone is None:
+            raise RowError(_header_of(values, "customer"),
+                           "say which customer: customer_id, customer (name) or phone")
+        if raw_id is not None and not raw_id.isdigit():
+            raise RowError(_header_of(values, "customer_id"), f"{raw_id!r} is not an id")
+        at = _time(values, "at", now_text)
+        if deals:
+            stage_text = (_text(values, "stage") or "open").lower()
+            kind = STAGE_WORDS.get(stage_text)
+            if kind is None:
+                raise RowError(_header_of(values, "stage"),
+                               f"{stage_text!r} is not a stage (open, won, lost)")
+            amount_text = _text(values, "amount")
+            if amount_text is None:
+                raise RowError(_header_of(values, "amount"), "a deal needs an amount")
+            try:
+                amount = to_cents(amount_text)
+            except ValueError as exc:
+                raise RowError(_header_of(values, "amount"), str(exc)) from None
+            next_at = None
+        else:
+            via_text = (_text(values, "via") or "").lower()
+            kind = VIA_WORDS.get(via_text)
+            if kind is None:
+                raise RowError(_header_of(values, "via"), f"{via_text!r} is not a way of"
+                               " contact (call, visit, email, message, meeting, other)")
+            amount = None
+            next_at = _time(values, "next_at", now_text, past=False)
+        return (raw_id and int(raw_id), customer, name_key(customer), phone_key(phone),
+                at or now_text, kind, amount, _text(values, "note"),
+                _text(values, "user") or actor.name, next_at)
+
+    rows = _rows(source, opts, convert, rejects, summary, lines)
+    for chunk in _chunks(rows, CHUNK):
+        start = len(lines) - len(chunk)
+        conn.executemany(
+            "INSERT INTO temp.import_activity VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(lines[start + i], *row) for i, row in enumerate(chunk)],
+        )
+        if progress:
+            progress(source.bytes_read(), source.size)
+    # Resolve each row's customer: by id, else by phone, else by name; it must be one.
+    conn.execute(
+        """UPDATE temp.import_activity SET cid = coalesce(
+               (SELECT id FROM customers c WHERE c.id = import_activity.cid),
+               CASE WHEN cid IS NULL THEN coalesce(
+                   (SELECT CASE WHEN count(*) = 1 THEN min(id) END FROM customers c
+                      WHERE c.phone_key = import_activity.pkey),
+                   (SELECT CASE WHEN count(*) = 1 THEN min(id) END FROM customers c
+                      WHERE c.name_key = import_activity.ckey)) END,
+               -1)"""
+    )
+    missing = conn.execute(
+        "SELECT line, customer FROM temp.import_activity WHERE cid = -1 ORDER BY line LIMIT 1"
+    ).fetchone()
+    if missing:
+        count = conn.execute(
+            "SELECT count(*) FROM temp.import_activity WHERE cid = -1").fetchone()[0]
+        raise InputError(f"{source.name} line {missing[0]}: no single customer matches"
+                         f" ({missing[1] or 'by id or phone'}); {count} row(s) unmatched,"
+                         " nothing imported")
+    if deals:
+        summary.inserted = conn.execute(
+            "INSERT INTO deals (customer_id, amount_cents, stage, at, user, note, created_at)"
+            " SELECT cid, amount, kind, at, user, note, ? FROM temp.import_activity"
+            " ORDER BY line", (now_text,)).rowcount
+        won = conn.execute(
+            "SELECT cid, max(at) AS won_at FROM temp.import_activity WHERE kind = 'won'"
+            " GROUP BY cid").fetchall()
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_won (cid INTEGER PRIMARY KEY,"
+                     " won_at TEXT)")
+        conn.execute("DELETE FROM temp.import_won")
+        conn.executemany("INSERT INTO temp.import_won VALUES (?, ?)", [tuple(r) for r in won])
+        conn.execute(
+            "INSERT INTO events (customer_id, at, action, actor, from_owner, to_owner, reason)"
+            " SELECT c.id, ?, 'won', ?, c.owner, c.owner, ? FROM customers c"
+            " JOIN temp.import_won w ON w.cid = c.id WHERE c.status = 'active'",
+            (now_text, actor.name, f"won deal imported from {source.name}"),
+        )
+        conn.execute(
+            "UPDATE customers SET won_at = max(coalesce(won_at, ''), w.won_at),"
+            " status = CASE status WHEN 'active' THEN 'won' ELSE status END"
+            " FROM temp.import_won w WHERE w.cid = customers.id"
+        )
+    else:
+        summary.inserted = conn.execute(
+            "INSERT INTO contacts (customer_id, at, via, note, user, next_at, created_at)"
+            " SELECT cid, at, kind, note, user, next_at, ? FROM temp.import_activity"
+            " ORDER BY line", (now_text,)).rowcount
+        conn.execute(
+            "UPDATE customers SET last_contact_at = max(coalesce(last_contact_at, ''), a.at),"
+            " next_contact_at = coalesce(a.next_at, next_contact_at)"
+            " FROM (SELECT cid, max(at) AS at, max(next_at) AS next_at"
+            "       FROM temp.import_activity GROUP BY cid) a WHERE a.cid = customers.id"
+        )
+    conn.execute("DELETE FROM temp.import_activity")

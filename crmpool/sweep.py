@@ -1,0 +1,230 @@
+"""The sweep (定时回收): lift expired freezes, reclaim by each rule, record warnings, log the run.
+
+One run is one BEGIN IMMEDIATE transaction of set-based statements; nothing loops over
+customers in Python, so a killed run leaves the database exactly as it was and a second run
+for the same as-of time finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from crmpool.rules import RECLAIMABLE_SQL as RECLAIMABLE
+from crmpool.rules import ReclaimRule, Rules
+from crmpool.ruleset import active_rules
+from crmpool.store import transaction
+from crmpool.users import User, require_role
+from crmpool.when import stored
+
+SWEEP_ACTOR = "sweep"
+
+
+@dataclass
+class RuleCount:
+    """One rule's work in one run."""
+
+    rule: str
+    reclaimed: int = 0
+    warned: int = 0
+    to_pool: str | None = None
+
+
+@dataclass
+class SweepReport:
+    """What one run did (or, with dry_run, would do)."""
+
+    as_of: str
+    fingerprint: str
+    dry_run: bool
+    run_id: int | None = None
+    unfrozen: int = 0
+    warnings_closed: int = 0
+    rules: list[RuleCount] = field(default_factory=list)
+    reclaimed_customers: list[dict] = field(default_factory=list)
+    warned_customers: list[dict] = field(default_factory=list)
+    repeat_of: int | None = None  # an earlier run with the same as-of time and rules
+
+    @property
+    def reclaimed(self) -> int:
+        return sum(r.reclaimed for r in self.rules)
+
+    @property
+    def warned(self) -> int:
+        return sum(r.warned for r in self.rules)
+
+    def summary(self) -> dict:
+        return {
+            "run_id": self.run_id, "as_of": self.as_of, "rules_fingerprint": self.fingerprint,
+            "dry_run": self.dry_run, "unfrozen": self.unfrozen, "reclaimed": self.reclaimed,
+            "warned": self.warned, "warnings_closed": self.warnings_closed,
+            "repeat_of": self.repeat_of,
+            "per_rule": [vars(r) for r in self.rules],
+        }
+
+
+def _lift_expired_freezes(conn: sqlite3.Connection, as_of: str, run_id: int) -> int:
+    conn.execute(
+        "INSERT INTO events (customer_id, at, action, actor, from_owner, to_owner, reason,"
+        " run_id) SELECT id, ?, 'unfreeze', ?, owner, owner, 'freeze ended ' || frozen_until, ?"
+        " FROM customers WHERE frozen_until IS NOT NULL AND frozen_until <= ?",
+        (as_of, SWEEP_ACTOR, run_id, as_of),
+    )
+    return conn.execute(
+        "UPDATE customers SET frozen_until = NULL, freeze_reason = NULL"
+        " WHERE frozen_until IS NOT NULL AND frozen_until <= ?",
+        (as_of,),
+    ).rowcount
+
+
+def _reclaim(conn: sqlite3.Connection, rule: ReclaimRule, as_of_time: datetime, as_of: str,
+             run_id: int) -> int:
+    fires, params = rule.fires_sql(as_of_time)
+    where = f"{RECLAIMABLE} AND {fires}"
+    args = [as_of, *params]
+    # Events first, while the owner is still there to be recorded; then the same set moves.
+    inserted = conn.execute(
+        "INSERT INTO events (customer_id, at, action, actor, from_owner, from_pool, to_pool,"
+        " rule, reason, run_id)"
+        f" SELECT c.id, ?, 'reclaim', ?, c.owner, c.pool, coalesce(?, c.pool), ?, ?, ?"
+        f" FROM customers c WHERE {where}",
+        (as_of, SWEEP_ACTOR, rule.to_pool, rule.name, rule.describe(), run_id, *args),
+    ).rowcount
+    moved = conn.execute(
+        "UPDATE customers AS c SET owner = NULL, assigned_at = NULL,"
+        f" pool = coalesce(?, c.pool) WHERE {where}",
+        (rule.to_pool, *args),
+    ).rowcount
+    if moved != inserted:  # the same predicate in one transaction: cannot differ
+        raise RuntimeError(f"rule {rule.name}: {inserted} events for {moved} reclaims")
+    return moved
+
+
+def _warn(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime, as_of: str,
+          run_id: int) -> tuple[dict[str, int], int]:
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS due_warnings (customer_id INTEGER, rule TEXT,"
+        " owner TEXT, due_at TEXT, due_day TEXT)"
+    )
+    conn.execute("DELETE FROM temp.due_warnings")
+    for rule in rules.reclaim:
+        warns = rule.warns_sql(as_of_time)
+        if warns is None:
+            continue
+        predicate, params = warns
+        due = rule.due_sql()
+        conn.execute(
+            "INSERT INTO temp.due_warnings (customer_id, rule, owner, due_at, due_day)"
+            f" SELECT c.id, ?, c.owner, {due}, date({due}, 'localtime') FROM customers c"
+            f" WHERE {RECLAIMABLE} AND {predicate}",
+            (rule.name, as_of, *params),
+        )
+    # A warning stays open while the same owner faces the same due day; else it is closed.
+    closed = conn.execute(
+        "UPDATE warnings SET closed_at = ? WHERE closed_at IS NULL AND NOT EXISTS"
+        " (SELECT 1 FROM temp.due_warnings d WHERE d.customer_id = warnings.customer_id"
+        " AND d.rule = warnings.rule AND d.due_day = warnings.due_day"
+        " AND d.owner = warnings.owner)",
+        (as_of,),
+    ).rowcount
+    conn.execute(
+        "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day, run_id,"
+        " created_at) SELECT customer_id, rule, owner, due_at, due_day, ?, ?"
+        " FROM temp.due_warnings",
+        (run_id, as_of),
+    )
+    counts = dict(conn.execute(
+        "SELECT rule, count(*) FROM warnings WHERE run_id = ? GROUP BY rule", (run_id,)
+    ).fetchall())
+    conn.execute("DELETE FROM temp.due_warnings")
+    return counts, closed
+
+
+def _details(conn: sqlite3.Connection, run_id: int) -> tuple[list[dict], list[dict]]:
+    reclaimed = [dict(r) for r in conn.execute(
+        "SELECT e.customer_id AS id, c.name, e.from_owner, e.to_pool, e.rule"
+        " FROM events e JOIN customers c ON c.id = e.customer_id"
+        " WHERE e.run_id = ? AND e.action = 'reclaim' ORDER BY e.id", (run_id,))]
+    warned = [dict(r) for r in conn.execute(
+        "SELECT w.customer_id AS id, c.name, w.owner, w.rule, w.due_at FROM warnings w"
+        " JOIN customers c ON c.id = w.customer_id WHERE w.run_id = ? ORDER BY w.id",
+        (run_id,))]
+    return reclaimed, warned
+
+
+class _DryRun(Exception):
+    """Raised inside the run's transaction to roll it back."""
+
+
+def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: datetime, *,
+          dry_run: bool = False, details: bool = False) -> SweepReport:
+    """Apply the rules once, as of `as_of_time`; with `dry_run`, report and write nothing."""
+    require_role(actor, "admin", to="run the sweep")
+    as_of = stored(as_of_time)
+    report: SweepReport | None = None
+    try:
+        with transaction(conn):
+            rules = active_rules(conn)
+            report = SweepReport(as_of, rules.fingerprint, dry_run)
+            run_id = conn.execute(
+                "INSERT INTO runs (as_of, started_at, rules_fingerprint, actor, dry_run)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (as_of, stored(now), rules.fingerprint, actor.name, int(dry_run)),
+            ).lastrowid
+            report.run_id = run_id
+            report.unfrozen = _lift_expired_freezes(conn, as_of, run_id)
+            for rule in rules.reclaim:
+                report.rules.append(RuleCount(rule.name, _reclaim(conn, rule, as_of_time, as_of,
+                                                                  run_id), 0, rule.to_pool))
+            warned, report.warnings_closed = _warn(conn, rules, as_of_time, as_of, run_id)
+            for count in report.rules:
+                count.warned = warned.get(count.rule, 0)
+            if details:
+                report.reclaimed_customers, report.warned_customers = _details(conn, run_id)
+            changed = (report.unfrozen or report.reclaimed or report.warned
+                       or report.warnings_closed)
+            if not changed:
+                earlier = conn.execute(
+                    "SELECT id FROM runs WHERE as_of = ? AND rules_fingerprint = ? AND id <> ?"
+                    " ORDER BY id LIMIT 1",
+                    (as_of, rules.fingerprint, run_id),
+                ).fetchone()
+                if earlier:
+                    # A repeat (cron ran twice): leave no trace, not even a runs row.
+                    report.repeat_of, report.run_id = earlier[0], None
+                    raise _DryRun
+            if dry_run:
+                report.run_id = None
+                raise _DryRun
+            conn.execute(
+                "UPDATE runs SET unfrozen = ?, reclaimed = ?, warned = ?, per_rule = ?"
+                " WHERE id = ?",
+                (report.unfrozen, report.reclaimed, report.warned,
+                 json.dumps({r.rule: [r.reclaimed, r.warned] for r in report.rules}), run_id),
+            )
+    except _DryRun:
+        pass
+    assert report is not None
+    return report
+
+
+def list_runs(conn: sqlite3.Connection, limit: int | None = None) -> list[dict]:
+    """Past runs, newest first."""
+    sql = ("SELECT id, as_of, started_at, actor, rules_fingerprint, unfrozen, reclaimed, warned,"
+           " per_rule FROM runs ORDER BY id DESC")
+    rows = conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
+    return [dict(r) for r in rows]
+
+
+def open_warnings(conn: sqlite3.Connection, owner: str | None = None) -> list[dict]:
+    """Warnings still open for the customer's current owner, soonest due first."""
+    sql = ("SELECT w.customer_id AS id, c.name, w.owner, w.rule, w.due_at, w.created_at"
+           " FROM warnings w JOIN customers c ON c.id = w.customer_id"
+           " WHERE w.closed_at IS NULL AND c.owner = w.owner AND c.status <> 'invalid'")
+    params: list[object] = []
+    if owner:
+        sql += " AND w.owner = ?"
+        params.append(owner)
+    return [dict(r) for r in conn.execute(sql + " ORDER BY w.due_at, w.id", params)]
