@@ -25,7 +25,7 @@ LIST_COLUMNS = ("id", "name", "phone", "email", "company_id", "level", "region",
                 "frozen_until")
 # What fits a terminal.
 TABLE_COLUMNS = ("id", "name", "phone", "level", "region", "owner", "pool", "status",
-                 "last_contact_at", "frozen_until")
+                 "last_contact_at")
 # What `export` writes: everything `import` reads back.
 EXPORT_COLUMNS = (*LIST_COLUMNS, "freeze_reason", "won_at", "invalid_reason", "created_at",
                   "extra")

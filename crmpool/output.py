@@ -132,10 +132,15 @@ class Output:
         from rich.table import Table
 
         first, columns = self._first(rows, columns)
-        table = Table(title=title, title_justify="left", header_style="bold")
+        from rich import box
+
+        table = Table(title=title, title_justify="left", header_style="bold",
+                      box=box.SIMPLE_HEAD)
         for column in columns:
-            wraps = column in ("name", "note", "message", "reason")
-            table.add_column(column, overflow="fold" if wraps else "ellipsis", no_wrap=not wraps)
+            # Everything may wrap, so that a narrow terminal squeezes all columns a little
+            # rather than dropping the name; ids never wrap.
+            table.add_column(column, overflow="fold", no_wrap=column == "id",
+                             min_width=14 if column == "name" else None)
         count = 0
         for row in _chain(first, rows):
             table.add_row(*[_display(c, row.get(c)) for c in columns])

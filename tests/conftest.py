@@ -1,0 +1,133 @@
+"""Shared fixtures: a temporary database per test, a fixed clock, a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from crmpool import store
+from crmpool.cli import app
+from crmpool.pools import DEFAULT_POOL, add_pool
+from crmpool.users import add_user, get_user
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+NOW_TEXT = "2026-11-23T10:00:00Z"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _stable_environment(monkeypatch):
+    # Local time is Beijing unless a test says otherwise: the users this is built for.
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    import time
+
+    time.tzset()
+    for name in ("CRMPOOL_DB", "CRMPOOL_USER", "CRMPOOL_NOW", "CRMPOOL_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+    time.tzset()
+
+
+def make_team(conn) -> None:
+    """admin boss; manager wang (east); reps li, zhang (east), chen (west)."""
+    with store.transaction(conn):
+        add_pool(conn, None, DEFAULT_POOL, NOW)
+        boss = add_user(conn, None, "boss", NOW, role="admin")
+        add_user(conn, boss, "wang", NOW, role="manager", team="east")
+        add_user(conn, boss, "li", NOW, team="east")
+        add_user(conn, boss, "zhang", NOW, team="east")
+        add_user(conn, boss, "chen", NOW, team="west")
+
+
+@pytest.fixture
+def db_path(tmp_path) -> Path:
+    return tmp_path / "team.db"
+
+
+@pytest.fixture
+def conn(db_path):
+    """A team database opened for domain-level tests."""
+    connection = store.create_db(db_path, NOW)
+    make_team(connection)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def users(conn):
+    return {name: get_user(conn, name) for name in ("boss", "wang", "li", "zhang", "chen")}
+
+
+class Cli:
+    """Runs crmpool in-process against one database, at a fixed time."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.runner = CliRunner()
+        self.now = NOW_TEXT
+
+    def __call__(self, *args: str, as_user: str = "boss", input: str | None = None,
+                 env: dict | None = None):
+        environment = {"CRMPOOL_DB": str(self.db), "CRMPOOL_USER": as_user,
+                       "CRMPOOL_NOW": self.now, **(env or {})}
+        return self.runner.invoke(app, list(args), input=input, env=environment)
+
+    def rows(self, *args: str, as_user: str = "boss", input: str | None = None) -> list[dict]:
+        result = self(*args, "-f", "jsonl", as_user=as_user, input=input)
+        assert result.exit_code == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def cli(conn, db_path) -> Cli:
+    """A CLI against the team database (conn's team exists)."""
+    return Cli(db_path)
+
+
+def add_customers(conn, rows: list[dict]) -> list[int]:
+    """Insert customers directly (the fixture's way; import has its own tests)."""
+    from crmpool.customers import keys_of
+
+    ids = []
+    with store.transaction(conn):
+        for row in rows:
+            data = {"pool": "public", "status": "active", "created_at": NOW_TEXT} | row
+            if data.get("owner") and "assigned_at" not in data:
+                data["assigned_at"] = NOW_TEXT
+            data |= keys_of(data.get("name"), data.get("phone"), data.get("email"),
+                            data.get("company_id"))
+            columns = ", ".join(data)
+            marks = ", ".join("?" * len(data))
+            cursor = conn.execute(f"INSERT INTO customers ({columns}) VALUES ({marks})",
+                                  list(data.values()))
+            ids.append(cursor.lastrowid)
+    return ids
+
+
+def run_crmpool(*args: str, db: Path, user: str = "boss", now: str | None = None,
+                input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """crmpool in a process of its own, as cron and shell loops run it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMPOOL_")}
+    env |= {"CRMPOOL_DB": str(db), "CRMPOOL_USER": user}
+    if now:
+        env["CRMPOOL_NOW"] = now
+    return subprocess.run([sys.executable, "-m", "crmpool", *args], env=env, input=input,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def dump(db: Path) -> list[str]:
+    """Every row of every table, for "nothing changed" assertions."""
+    import sqlite3
+
+    connection = sqlite3.connect(db)
+    try:
+        return list(connection.iterdump())
+    finally:
+        connection.close()

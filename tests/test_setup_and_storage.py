@@ -1,0 +1,196 @@
+"""init, the database file, identity, help text, backup: what every command stands on."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+
+from conftest import Cli, add_customers, dump
+from typer.testing import CliRunner
+
+from crmpool import store
+from crmpool.cli import app
+from crmpool.migrations import MIGRATIONS
+
+
+def test_init_creates_a_private_database_with_its_admin(tmp_path):
+    db = tmp_path / "new.db"
+    result = CliRunner().invoke(app, ["--db", str(db), "init", "--admin", "lily"])
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    cli = Cli(db)
+    users = cli.rows("user", "list", as_user="lily")
+    assert [(u["name"], u["role"]) for u in users] == [("lily", "admin")]
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_init_twice_is_refused(cli):
+    result = cli("init", "--admin", "x")
+    assert result.exit_code == 4
+    assert "already a crmpool database" in result.stderr
+
+
+def test_a_file_that_is_not_a_crmpool_database_exits_5_untouched(tmp_path):
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (t TEXT)")
+    conn.execute("INSERT INTO notes VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+    text_file = tmp_path / "text.db"
+    text_file.write_text("just some text, not sqlite at all" * 100)
+    for path in (other, text_file):
+        original = path.read_bytes()
+        result = Cli(path)("list")
+        assert result.exit_code == 5, result.stderr
+        assert "not a crmpool database" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert path.read_bytes() == original
+        result = Cli(path)("init")
+        assert result.exit_code == 5
+        assert path.read_bytes() == original
+    assert other.read_bytes() == before
+
+
+def test_a_missing_database_is_not_created_by_accident(tmp_path):
+    db = tmp_path / "typo.db"
+    result = Cli(db)("list")
+    assert result.exit_code == 5
+    assert "crmpool init" in result.stderr
+    assert not db.exists()
+
+
+def test_migrations_run_from_blank_and_record_themselves(conn):
+    applied = conn.execute("SELECT id, name FROM migrations ORDER BY id").fetchall()
+    assert [tuple(r) for r in applied] == [(i + 1, m[0]) for i, m in enumerate(MIGRATIONS)]
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert store.migrate(conn) == 0
+
+
+def test_migrations_catch_up_an_old_database(db_path, conn):
+    # An old file: as if only a crmpool with no migrations had touched it.
+    conn.execute("PRAGMA user_version = 0")
+    conn.execute("DELETE FROM migrations")
+    conn.execute("DROP TRIGGER events_no_update")
+    conn.execute("DROP TRIGGER events_no_delete")
+    for table in ("warnings", "events", "runs", "rules", "deals", "contacts", "customers",
+                  "pools", "users"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.close()
+    reopened = store.open_db(db_path)
+    assert reopened.execute("SELECT count(*) FROM migrations").fetchone()[0] == len(MIGRATIONS)
+    assert reopened.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
+
+
+def test_unknown_and_inactive_users_are_refused(cli):
+    result = cli("list", "--mine", as_user="ghost")
+    assert result.exit_code == 4
+    assert "'ghost'" in result.stderr and "not a crmpool user" in result.stderr
+    assert cli("user", "set", "li", "--inactive").exit_code == 0
+    result = cli("claim", "1", as_user="li")
+    assert result.exit_code == 4
+    assert "inactive" in result.stderr
+
+
+def test_as_option_wins_over_environment(cli):
+    result = cli("--as", "li", "user", "add", "x")
+    assert result.exit_code == 4
+    assert "only an admin can add users" in result.stderr
+
+
+def test_every_command_and_option_has_help_text():
+    from typer.main import get_command
+
+    root = get_command(app)
+    missing = []
+
+    def walk(command, path):
+        if not (command.help or "").strip():
+            missing.append(path)
+        for param in command.params:
+            if param.param_type_name == "option" and not getattr(param, "help", None) \
+                    and param.name not in ("help",):
+                missing.append(f"{path} --{param.name}")
+            if param.param_type_name == "argument" and not getattr(param, "help", None):
+                missing.append(f"{path} {param.name}")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(root, "crmpool")
+    assert missing == []
+
+
+def test_version_prints_and_exits_zero():
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("crmpool ")
+
+
+def test_events_are_append_only(conn):
+    add_customers(conn, [{"name": "A"}])
+    conn.execute("INSERT INTO events (at, action, actor) VALUES ('x', 'y', 'z')")
+    for sql in ("UPDATE events SET actor = 'me'", "DELETE FROM events"):
+        try:
+            conn.execute(sql)
+        except sqlite3.IntegrityError as exc:
+            assert "append-only" in str(exc)
+        else:
+            raise AssertionError(f"{sql} was allowed")
+
+
+def test_backup_is_a_consistent_private_copy(cli, conn, tmp_path):
+    add_customers(conn, [{"name": "A", "owner": "li"}, {"name": "B"}])
+    target = tmp_path / "copy.db"
+    result = cli("backup", str(target))
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    copy = sqlite3.connect(target)
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert copy.execute("SELECT name FROM customers ORDER BY id").fetchall() == [("A",), ("B",)]
+    again = cli("backup", str(target))
+    assert again.exit_code == 4 and "exists" in again.stderr
+
+
+def test_backup_while_another_process_writes(cli, conn, db_path, tmp_path):
+    import subprocess
+    import sys
+
+    add_customers(conn, [{"name": f"c{i}"} for i in range(2000)])
+    writer = subprocess.Popen([sys.executable, "-c", f"""
+import sqlite3, time
+c = sqlite3.connect({str(db_path)!r}, timeout=10, isolation_level=None)
+for i in range(200):
+    c.execute("BEGIN IMMEDIATE")
+    c.execute("UPDATE customers SET level = ? WHERE id % 7 = ?", (str(i), i % 7))
+    c.execute("COMMIT")
+"""])
+    try:
+        result = cli("backup", str(tmp_path / "live.db"))
+    finally:
+        writer.wait(timeout=60)
+    assert result.exit_code == 0, result.stderr
+    copy = sqlite3.connect(tmp_path / "live.db")
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert copy.execute("SELECT count(*) FROM customers").fetchone()[0] == 2000
+
+
+def test_unexpected_errors_exit_1_without_traceback(cli, monkeypatch):
+    import crmpool.customers as customers
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(customers, "list_customers", broken)
+    result = cli("list")
+    assert result.exit_code == 1
+    assert "this is a bug" in result.stderr and "Traceback" not in result.stderr
+    result = cli("list", env={"CRMPOOL_DEBUG": "1"})
+    assert result.exit_code == 1 and "Traceback" in result.stderr
+
+
+def test_dump_helper_sees_changes(conn, db_path):
+    before = dump(db_path)
+    add_customers(conn, [{"name": "A"}])
+    assert dump(db_path) != before
