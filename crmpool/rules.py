@@ -222,12 +222,12 @@ def _parse_rule(data: object, index: int, problems: list[str]) -> ReclaimRule | 
     if not isinstance(data, dict):
         problems.append(f"{where}: must be a table ([[reclaim]])")
         return None
+    before = len(problems)
     name = data.get("name")
     if isinstance(name, str) and name.strip():
         where = f"reclaim[{index}] ({name})"
     else:
         problems.append(f"{where}.name: every rule needs a name")
-    before = len(problems)
     for key in data:
         if key not in RULE_KEYS:
             problems.append(f"{where}.{key}: unknown key (known: {', '.join(sorted(RULE_KEYS))})")

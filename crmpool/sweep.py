@@ -160,8 +160,13 @@ class _DryRun(Exception):
 
 def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: datetime, *,
           dry_run: bool = False, details: bool = False) -> SweepReport:
-    """Apply the rules once, as of `as_of_time`; with `dry_run`, report and write nothing."""
-    require_role(actor, "admin", to="run the sweep")
+    """Apply the rules once, as of `as_of_time`; with `dry_run`, report and write nothing.
+
+    A real run is an admin's (a what-if --now could otherwise reclaim early); anyone may
+    look with a dry run.
+    """
+    if not dry_run:
+        require_role(actor, "admin", to="run the sweep (anyone may use --dry-run)")
     as_of = stored(as_of_time)
     report: SweepReport | None = None
     try:
