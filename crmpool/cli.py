@@ -779,7 +779,8 @@ def import_(
         mapping[src] = target.strip()
     opts = ImportOptions(kind=kind.value, mapping=mapping, on_duplicate=on_duplicate.value,
                          owner=owner, pool=pool, dry_run=dry_run, skip_bad=skip_bad)
-    with session(ctx, fmt, quiet) as s:
+    # The summary is a report for people unless a machine format is asked for by name.
+    with session(ctx, fmt or Format.table, quiet) as s:
         source = open_source(file, input_format.value if input_format else None,
                              encoding.value)
         with progress_bar(s.out, source.size) as advance:
@@ -874,7 +875,8 @@ def sweep(
     """Apply the reclaim rules once (定时回收); safe to run from cron any number of times."""
     from crmpool.sweep import sweep as run_sweep
 
-    with session(ctx, fmt, quiet) as s:
+    # Cron mails what a run prints: a per-rule summary unless a format is asked for by name.
+    with session(ctx, fmt or Format.table, quiet) as s:
         as_of = when(now, s.now, "--now") or s.now
         detailed = s.out.format in ("json", "jsonl")
         report = run_sweep(s.conn, s.actor, as_of, s.now, dry_run=dry_run, details=detailed)

@@ -528,8 +528,8 @@ def _import_activity(conn: sqlite3.Connection, actor: User, source: Source,
             (now_text, actor.name, f"won deal imported from {source.name}"),
         )
         conn.execute(
-            "UPDATE customers SET won_at = max(coalesce(won_at, ''), w.won_at),"
-            " status = CASE status WHEN 'active' THEN 'won' ELSE status END"
+            "UPDATE customers SET won_at = max(coalesce(customers.won_at, ''), w.won_at),"
+            " status = CASE customers.status WHEN 'active' THEN 'won' ELSE customers.status END"
             " FROM temp.import_won w WHERE w.cid = customers.id"
         )
     else:
@@ -538,8 +538,9 @@ def _import_activity(conn: sqlite3.Connection, actor: User, source: Source,
             " SELECT cid, at, kind, note, user, next_at, ? FROM temp.import_activity"
             " ORDER BY line", (now_text,)).rowcount
         conn.execute(
-            "UPDATE customers SET last_contact_at = max(coalesce(last_contact_at, ''), a.at),"
-            " next_contact_at = coalesce(a.next_at, next_contact_at)"
+            "UPDATE customers SET"
+            " last_contact_at = max(coalesce(customers.last_contact_at, ''), a.at),"
+            " next_contact_at = coalesce(a.next_at, customers.next_contact_at)"
             " FROM (SELECT cid, max(at) AS at, max(next_at) AS next_at"
             "       FROM temp.import_activity GROUP BY cid) a WHERE a.cid = customers.id"
         )

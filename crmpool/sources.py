@@ -35,6 +35,7 @@ class Source:
     encoding: str
     stream: IO[bytes]
     size: int | None  # bytes, when known, for progress
+    path: Path | None = None  # None for stdin
 
     def bytes_read(self) -> int:
         try:
@@ -116,7 +117,7 @@ def open_source(path: str, input_format: str | None = None, encoding: str = "aut
     if chosen == "utf-8" and sample.startswith(codecs.BOM_UTF8):
         chosen = "utf-8-sig"
     stream = io.BufferedReader(_Prefixed(sample, raw), buffer_size=1 << 20)
-    return Source(name, fmt, chosen, stream, size)
+    return Source(name, fmt, chosen, stream, size, None if path == "-" else Path(path))
 
 
 def _text(source: Source) -> IO[str]:
@@ -124,9 +125,29 @@ def _text(source: Source) -> IO[str]:
     return io.TextIOWrapper(source.stream, encoding=source.encoding, newline="")
 
 
+def _bad_byte_line(path: Path, encoding: str) -> int | None:
+    """The line of the first byte that does not decode (text layers decode ahead of csv)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    lines = 1
+    with path.open("rb") as raw:
+        while chunk := raw.read(1 << 16):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                return lines + chunk.count(b"\n", 0, max(exc.start, 0))
+            lines += chunk.count(b"\n")
+    return None
+
+
 def _decode_error(source: Source, line: int) -> InputError:
     other = "gb18030" if source.encoding.startswith("utf-8") else "utf-8"
-    return InputError(f"{source.name} line {line}: bytes that are not {source.encoding};"
+    where = f"line {line}"
+    if source.path is not None:
+        found = _bad_byte_line(source.path, source.encoding)
+        where = f"line {found}" if found else where
+    else:
+        where = f"near line {line}"
+    return InputError(f"{source.name} {where}: bytes that are not {source.encoding};"
                       f" pass --encoding {other} if the file is in that encoding")
 
 

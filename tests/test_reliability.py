@@ -65,7 +65,7 @@ def test_concurrent_claims_of_the_same_customers(conn, db_path, cli):
         for user in ("li", "zhang", "chen", "wang", "boss")
     ]
     results = [(p, *p.communicate(timeout=120)) for p in procs]
-    for proc, out, err in results:
+    for proc, _out, err in results:
         assert proc.returncode in (0, 4), err
         assert "Traceback" not in err and "locked" not in err
     claims = conn.execute(
