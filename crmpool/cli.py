@@ -4,6 +4,8 @@ No SQL and no policy here. Domain modules are imported inside the commands that 
 that `crmpool --version` and one-ID commands start fast (shell loops call us thousands of times).
 """
 
+# Deferred annotations: defining thirty commands costs nothing, and Typer evaluates only the
+# invoked command's (see `only`), instead of building Annotated objects for all of them.
 from __future__ import annotations
 
 import functools
@@ -11,7 +13,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -22,7 +23,7 @@ import typer
 from crmpool import __version__
 from crmpool.errors import CrmpoolError, UsageError, exit_code_for
 
-app = typer.Typer(
+APP_SETTINGS: dict[str, Any] = dict(
     name="crmpool",
     help="A sales team's customers in one SQLite file, with the rules of the public pool (公海).",
     no_args_is_help=True,
@@ -30,6 +31,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app = typer.Typer(**APP_SETTINGS)
 user_app = typer.Typer(help="Manage users: reps, managers, admins.", no_args_is_help=True)
 pool_app = typer.Typer(help="Manage pools (公海 / 客户池).", no_args_is_help=True)
 rules_app = typer.Typer(help="The reclaim rules and limits, kept in the database.",
@@ -82,20 +84,22 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help="Why; kept in the audit
 WhenHelp = "ISO date or datetime, today, now, or +30d / -2w / +3mo / +12h"
 
 
-@dataclass
 class Settings:
-    db: Path
-    user: str | None
+    """The global options: which database, acting as whom."""
+
+    def __init__(self, db: Path, user: str | None) -> None:
+        self.db = db
+        self.user = user
 
 
-@dataclass
 class Session:
     """What a command works with: the database, who acts, when, and where output goes."""
 
-    conn: Any
-    actor: Any
-    now: datetime
-    out: Any
+    def __init__(self, conn: Any, actor: Any, now: datetime, out: Any) -> None:
+        self.conn = conn
+        self.actor = actor
+        self.now = now
+        self.out = out
 
 
 def clock() -> datetime:
@@ -337,11 +341,11 @@ def user_set(
 @command("list", group=user_app)
 def user_list(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Every user, with how many customers they own against their cap."""
-    from crmpool.ruleset import active_rules
+    from crmpool.ruleset import active_limits
     from crmpool.users import list_users
 
     with session(ctx, fmt, quiet) as s:
-        limits = active_rules(s.conn).limits
+        limits = active_limits(s.conn)
         s.out.rows(list_users(s.conn, limits.cap, limits.cap_counts_won),
                    ["name", "role", "team", "display", "active", "owned", "cap"])
 
@@ -951,9 +955,48 @@ def runs(ctx: typer.Context,
                     "reclaimed", "warned", "per_rule"])
 
 
+GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as")
+
+
+def invoked_command(argv: list[str]) -> str | None:
+    """The command word in argv (after the global options), if any."""
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token in GLOBAL_OPTIONS_WITH_VALUE:
+            skip = True
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def only(name: str) -> typer.Typer:
+    """The app with just one command (or command group) registered.
+
+    Typer turns every registered command into a Click command on each start; a shell loop
+    that runs `crmpool claim ID` a thousand times should pay for one, not thirty.
+    """
+    from typer.main import get_command_name
+
+    slim = typer.Typer(**{k: v for k, v in APP_SETTINGS.items()})
+    slim.registered_callback = app.registered_callback
+    slim.registered_commands = [
+        c for c in app.registered_commands
+        if (c.name or get_command_name(c.callback.__name__)) == name
+    ]
+    slim.registered_groups = [g for g in app.registered_groups if g.name == name]
+    return slim if (slim.registered_commands or slim.registered_groups) else app
+
+
 def main() -> None:
     """Console entry point."""
-    app()
+    argv = sys.argv[1:]
+    name = invoked_command(argv)
+    if name is None and "--version" in argv and not {"-h", "--help"} & set(argv):
+        print(f"crmpool {__version__}")  # answered before Typer builds any command
+        return
+    (only(name) if name else app)()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from crmpool.normalize import company_id_key, email_key, name_key, phone_key
 from crmpool.outcomes import Outcome, for_each_id
 from crmpool.policy import check_cap, load_customer, manages, require_access
 from crmpool.pools import DEFAULT_POOL, require_pool
-from crmpool.ruleset import active_rules
+from crmpool.ruleset import active_limits
 from crmpool.store import transaction
 from crmpool.users import User, get_user
 from crmpool.when import stored
@@ -102,7 +102,7 @@ def add_customer(conn: sqlite3.Connection, actor: User, now: datetime, name: str
             if not manages(conn, actor, owner):
                 raise Refused(f"only {owner}, their manager or an admin can add customers for"
                               f" {owner}")
-            check_cap(conn, user, active_rules(conn).limits, you=owner == actor.name)
+            check_cap(conn, user, active_limits(conn), you=owner == actor.name)
         keys = keys_of(name, phone, email, company_id)
         duplicates = find_duplicates(conn, keys)
         if duplicates and not allow_duplicate:

@@ -10,7 +10,7 @@ from crmpool import audit
 from crmpool.errors import Refused, UsageError
 from crmpool.outcomes import Outcome, for_each_id
 from crmpool.policy import is_frozen, load_customer, require_access
-from crmpool.ruleset import active_rules
+from crmpool.ruleset import active_limits
 from crmpool.users import User, require_role
 from crmpool.when import local_display, stored
 
@@ -22,7 +22,7 @@ def freeze(conn: sqlite3.Connection, actor: User, ids: Iterable[int], until: dat
         raise UsageError("--reason must say why the customer is frozen")
     if until <= now:
         raise UsageError("--until must be in the future")
-    limits = active_rules(conn).limits
+    limits = active_limits(conn)
     if until > now + timedelta(days=limits.freeze_max_days):
         raise Refused(f"the longest freeze allowed is {limits.freeze_max_days} days, until"
                       f" {local_display(stored(now + timedelta(days=limits.freeze_max_days)))}")

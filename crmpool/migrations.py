@@ -88,6 +88,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
                 id INTEGER PRIMARY KEY,
                 fingerprint TEXT NOT NULL,
                 body TEXT NOT NULL,
+                limits TEXT NOT NULL,
                 set_at TEXT NOT NULL,
                 set_by TEXT NOT NULL
             )""",

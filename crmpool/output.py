@@ -6,7 +6,6 @@ table format, meant for people at a terminal, goes through Rich (imported only t
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -108,6 +107,8 @@ class Output:
         return count
 
     def _write_delimited(self, rows, columns, delimiter: str) -> int:
+        import csv
+
         first, columns = self._first(rows, columns)
         writer = csv.writer(self.out, delimiter=delimiter, lineterminator="\n")
         writer.writerow(columns)

@@ -19,7 +19,7 @@ from crmpool.policy import (
     require_usable,
 )
 from crmpool.pools import require_pool
-from crmpool.ruleset import active_rules
+from crmpool.ruleset import active_limits
 from crmpool.users import User, get_user, require_role
 from crmpool.when import stored
 
@@ -34,7 +34,7 @@ def _take(conn: sqlite3.Connection, customer_id: int, owner: str, now: datetime)
 def claim(conn: sqlite3.Connection, actor: User, ids: Iterable[int],
           now: datetime) -> list[Outcome]:
     """Take customers from their pool, within cap, daily claim limit and cooldown."""
-    limits = active_rules(conn).limits
+    limits = active_limits(conn)
 
     def one(customer_id: int) -> str:
         customer = load_customer(conn, customer_id)
@@ -84,7 +84,7 @@ def release(conn: sqlite3.Connection, actor: User, ids: Iterable[int], reason: s
 def assign(conn: sqlite3.Connection, actor: User, ids: Iterable[int], to: str,
            now: datetime) -> list[Outcome]:
     """A manager (within their team) or an admin hands customers to a user, within cap."""
-    limits = active_rules(conn).limits
+    limits = active_limits(conn)
     target: list[User] = []
 
     def check_target() -> None:

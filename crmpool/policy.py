@@ -9,7 +9,7 @@ import sqlite3
 from datetime import datetime, timedelta
 
 from crmpool.errors import NotFound, Refused
-from crmpool.rules import Limits
+from crmpool.limits import Limits
 from crmpool.users import User
 from crmpool.when import from_stored, local_display, start_of_local_day, stored
 

@@ -6,13 +6,12 @@ parameters, so the sweep stays set-based and a scope value never reaches SQL as 
 
 from __future__ import annotations
 
-import hashlib
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from functools import cache
 
 from crmpool.errors import InputError
+from crmpool.limits import Limits
 from crmpool.when import stored
 
 # Rules used until an admin runs `rules set`: the limits of SPEC's example, no reclaim rules.
@@ -48,18 +47,6 @@ TIME_SQL = "'%Y-%m-%dT%H:%M:%SZ'"
 # Owned, not invalid, not frozen past the as-of time (one ? for it): what any rule may reclaim.
 RECLAIMABLE_SQL = ("c.owner IS NOT NULL AND c.status <> 'invalid'"
                    " AND (c.frozen_until IS NULL OR c.frozen_until <= ?)")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """The `[limits]` table: what one user may own, claim and freeze."""
-
-    cap: int = 150
-    cap_counts_won: bool = False
-    claims_per_day: int = 20
-    cooldown_days: int = 30
-    freeze_max_days: int = 90
-    freezes_per_user: int = 10
 
 
 @dataclass(frozen=True)
@@ -154,7 +141,7 @@ class Rules:
         """The rules as plain data, for JSON output."""
         from dataclasses import asdict
 
-        return {"fingerprint": self.fingerprint, "limits": asdict(self.limits),
+        return {"fingerprint": self.fingerprint, "limits": self.limits._asdict(),
                 "reclaim": [asdict(rule) for rule in self.reclaim]}
 
     def pools_named(self) -> set[str]:
@@ -167,6 +154,8 @@ class Rules:
 
 def fingerprint(text: str) -> str:
     """A short, stable name for one version of the rules."""
+    import hashlib
+
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
@@ -207,6 +196,8 @@ def _parse_limits(data: object, problems: list[str]) -> Limits:
 
 
 def _parse_amount(value: object, where: str, problems: list[str]) -> int | None:
+    from decimal import Decimal, InvalidOperation
+
     try:
         amount = Decimal(str(value)) if not isinstance(value, bool) else None
     except InvalidOperation:
@@ -298,6 +289,8 @@ def _parse_rule(data: object, index: int, problems: list[str]) -> ReclaimRule | 
 
 def check_rules(text: str, known_pools: set[str] | None = None) -> tuple[Rules | None, list[str]]:
     """Parse and validate a rules file: the rules, or None and every problem found."""
+    import tomllib  # only here: claims read their limits as JSON and never need it
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -341,4 +334,7 @@ def parse_rules(text: str, source: str, known_pools: set[str] | None = None) -> 
     return rules
 
 
-DEFAULT_RULES = parse_rules(DEFAULT_RULES_TEXT, "built-in defaults")
+@cache
+def default_rules() -> Rules:
+    """The rules in force before any `rules set`."""
+    return parse_rules(DEFAULT_RULES_TEXT, "built-in defaults")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from crmpool.errors import NotFound, Refused, UsageError
 from crmpool.when import stored
@@ -12,8 +12,7 @@ from crmpool.when import stored
 ROLES = ("rep", "manager", "admin")
 
 
-@dataclass(frozen=True)
-class User:
+class User(NamedTuple):
     """One row of `users`."""
 
     name: str

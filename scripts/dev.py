@@ -34,7 +34,8 @@ def ensure_venv() -> None:
         return
     subprocess.run(
         [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-e", f"{ROOT}[dev]"],
+         # compat: a plain path entry, not an import hook that every start would pay for
+         "-e", f"{ROOT}[dev]", "--config-settings", "editable_mode=compat"],
         check=True,
     )
     STAMP.write_text(_wanted_stamp())

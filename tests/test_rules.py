@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crmpool.errors import InputError
-from crmpool.rules import DEFAULT_RULES, check_rules, parse_rules
+from crmpool.rules import check_rules, default_rules, parse_rules
 
 GOOD = """
 [limits]
@@ -71,8 +71,8 @@ def test_each_bad_rules_file_names_the_key(body, key):
 
 
 def test_defaults_have_limits_and_no_reclaim_rules():
-    assert DEFAULT_RULES.reclaim == ()
-    assert DEFAULT_RULES.limits.cooldown_days == 30
+    assert default_rules().reclaim == ()
+    assert default_rules().limits.cooldown_days == 30
 
 
 def test_scope_values_reach_sql_as_parameters():

@@ -194,3 +194,26 @@ def test_dump_helper_sees_changes(conn, db_path):
     before = dump(db_path)
     add_customers(conn, [{"name": "A"}])
     assert dump(db_path) != before
+
+
+def test_only_the_invoked_command_is_built():
+    from crmpool.cli import app, invoked_command, only
+
+    assert invoked_command(["--db", "x.db", "--as", "li", "claim", "3"]) == "claim"
+    assert invoked_command(["--version"]) is None
+    slim = only("claim")
+    assert [c.name for c in slim.registered_commands] == ["claim"]
+    assert only("user").registered_groups[0].name == "user"
+    assert only("no-such-command") is app  # Typer then says what exists
+
+
+def test_the_console_entry_point_runs_commands(conn, db_path):
+    from conftest import run_crmpool
+
+    ids = add_customers(conn, [{"name": "A"}])
+    result = run_crmpool("--as", "li", "claim", str(ids[0]), db=db_path)
+    assert result.returncode == 0, result.stderr
+    assert run_crmpool("--version", db=db_path).stdout.startswith("crmpool ")
+    help_text = run_crmpool("--help", db=db_path).stdout
+    assert "claim" in help_text and "sweep" in help_text
+    assert run_crmpool("frobnicate", db=db_path).returncode == 2
