@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from crmpool.when import STORED_FORMAT
 
@@ -121,8 +122,12 @@ _DATE = re.compile(
 )
 
 
+@lru_cache(maxsize=1 << 16)
 def to_stored_time(text: str) -> str:
-    """An import cell's time as stored UTC text; naive times are local time."""
+    """An import cell's time as stored UTC text; naive times are local time.
+
+    Cached: exports and spreadsheets repeat the same times over and over.
+    """
     if len(text) == 20 and text[-1] == "Z" and text[10] == "T":
         datetime.strptime(text, STORED_FORMAT)  # already in storage form: only validate
         return text

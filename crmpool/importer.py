@@ -9,12 +9,13 @@ in SQL over the whole batch at once.
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import sqlite3
 from array import array
-from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +38,7 @@ from crmpool.pools import DEFAULT_POOL, pool_names, require_pool
 from crmpool.rules import RECLAIMABLE_SQL
 from crmpool.ruleset import active_rules
 from crmpool.sources import Source, read_records
-from crmpool.store import transaction
+from crmpool.store import indexes_rebuilt, transaction
 from crmpool.users import User, require_role
 from crmpool.when import stored
 
@@ -138,66 +139,79 @@ class _Rejects:
             self._partial.unlink(missing_ok=True)
 
 
-def _where(source: Source, line: int, column: str) -> str:
-    return f"{source.name} line {line}, column {column!r}"
+class Layout:
+    """One header layout: which column holds each field, and which columns are extra.
+
+    Worked out once per file (per key set for JSON), so the per-row pass only looks up.
+    """
+
+    def __init__(self, kind: str, headers: list[str], mapping: dict[str, str]) -> None:
+        resolved, self.extra = resolve_headers(kind, headers, mapping)
+        self.column = {field: header for header, field in resolved.items()}
+
+    def where(self, field_name: str) -> str:
+        return self.column.get(field_name, field_name)
+
+    def cells(self, record: dict) -> dict[str, str | None]:
+        """Every known field of one record, cleaned, in one pass."""
+        cells: dict[str, str | None] = {}
+        for field_name, header in self.column.items():
+            value = record.get(header)
+            if value.__class__ is str:  # the common case, inlined: this runs per cell
+                value = value.strip() or None
+                if value is not None and value[0] == "'":
+                    value = clean(value)
+            elif value is not None:
+                value = clean(value)
+            cells[field_name] = value
+        return cells
+
+    def parse_time(self, cells: dict, field_name: str, now_text: str, *,
+                   past: bool = True) -> str | None:
+        """A field of `cells` as a stored time, refusing the future when `past`."""
+        text = cells.get(field_name)
+        if text is None:
+            return None
+        try:
+            value = to_stored_time(text)
+        except ValueError as exc:
+            message = (str(exc) if "is not a date" in str(exc)
+                       else f"{text!r} is not a valid date")
+            raise RowError(self.where(field_name), message) from None
+        if past and value > now_text:
+            raise RowError(self.where(field_name), f"{text!r} is in the future")
+        return value
+
+    def extras(self, record: dict) -> dict:
+        return {h: record[h] for h in self.extra if record.get(h) not in (None, "")}
 
 
-def _rows(source: Source, opts: ImportOptions, convert: Callable[[dict], tuple],
-          rejects: _Rejects, summary: ImportSummary,
-          lines: array) -> Iterator[tuple]:
+def _rows(source: Source, opts: ImportOptions, convert: Callable[[dict, Layout], tuple],
+          rejects: _Rejects, summary: ImportSummary, lines: array) -> Iterator[tuple]:
     headers, records = read_records(source)
-    resolved, extra = resolve_headers(opts.kind, headers, opts.mapping)
-    summary.extra_columns = extra
+    layout = Layout(opts.kind, headers, opts.mapping) if headers else None
+    layouts: dict[tuple, Layout] = {}
+    if layout:
+        summary.extra_columns = list(layout.extra)
     for line, record in records:
         summary.read += 1
         if not headers:  # JSON: every object names its own keys
-            resolved, extra = resolve_headers(opts.kind, list(record), opts.mapping)
-            for key in extra:
-                if key not in summary.extra_columns:
-                    summary.extra_columns.append(key)
-        values: dict[str, object] = {}
-        extras: dict[str, object] = {}
-        for header, value in record.items():
-            target = resolved.get(header)
-            if target:
-                values[target] = value
-            elif header in extra and value not in (None, ""):
-                extras[header] = value
+            keys = tuple(record)
+            layout = layouts.get(keys)
+            if layout is None:
+                layout = layouts[keys] = Layout(opts.kind, list(keys), opts.mapping)
+                summary.extra_columns += [k for k in layout.extra
+                                          if k not in summary.extra_columns]
         try:
-            row = convert(values | {"__extra__": extras, "__headers__": resolved})
+            row = convert(record, layout)
         except RowError as exc:
-            reason = f"{_where(source, line, exc.column)}: {exc}"
             if rejects.path is None:
-                raise InputError(reason) from None
-            rejects.add(line, record, str(exc) + f" (column {exc.column!r})")
+                raise InputError(f"{source.name} line {line}, column {exc.column!r}: {exc}"
+                                 ) from None
+            rejects.add(line, record, f"{exc} (column {exc.column!r})")
             continue
         lines.append(line)
         yield row
-
-
-def _header_of(values: dict, field_name: str) -> str:
-    for header, target in values["__headers__"].items():
-        if target == field_name:
-            return header
-    return field_name
-
-
-def _text(values: dict, name: str) -> str | None:
-    return clean(values.get(name))
-
-
-def _time(values: dict, name: str, now_text: str, *, past: bool = True) -> str | None:
-    text = clean(values.get(name))
-    if text is None:
-        return None
-    try:
-        value = to_stored_time(text)
-    except ValueError as exc:
-        message = str(exc) if "is not a date" in str(exc) else f"{text!r} is not a valid date"
-        raise RowError(_header_of(values, name), message) from None
-    if past and value > now_text:
-        raise RowError(_header_of(values, name), f"{text!r} is in the future")
-    return value
 
 
 def import_file(conn: sqlite3.Connection, actor: User, source: Source, opts: ImportOptions,
@@ -263,61 +277,68 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
     base = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM customers").fetchone()[0]
     next_id = base
 
-    def convert(values: dict) -> tuple:
+    def convert(record: dict, f: Layout) -> tuple:
         nonlocal next_id
-        name = _text(values, "name")
+        cell = f.cells(record)
+        get = cell.get
+        name = get("name")
         if name is None:
-            raise RowError(_header_of(values, "name"), "every customer needs a name")
-        owner = opts.owner or _text(values, "owner")
+            raise RowError(f.where("name"), "every customer needs a name")
+        owner = opts.owner or get("owner")
         if owner is not None and not users.get(owner, False):
             why = "is inactive" if owner in users else "is not a crmpool user"
-            raise RowError(_header_of(values, "owner"),
+            raise RowError(f.where("owner"),
                            f"{owner!r} {why} (add them first, or import without owners)")
-        pool = _text(values, "pool") or default_pool
+        pool = get("pool") or default_pool
         if pool not in pools:
-            raise RowError(_header_of(values, "pool"), f"no pool named {pool!r}")
-        status_text = (_text(values, "status") or "").lower()
+            raise RowError(f.where("pool"), f"no pool named {pool!r}")
+        status_text = (get("status") or "").lower()
         status = STATUS_WORDS.get(status_text)
         if status is None:
-            raise RowError(_header_of(values, "status"),
+            raise RowError(f.where("status"),
                            f"{status_text!r} is not a status (active, won, invalid)")
-        last_contact = _time(values, "last_contact_at", now_text)
-        assigned = _time(values, "assigned_at", now_text)
-        created = _time(values, "created_at", now_text) or now_text
-        frozen = _time(values, "frozen_until", now_text, past=False)
+        last_contact = f.parse_time(cell, "last_contact_at", now_text)
+        assigned = f.parse_time(cell, "assigned_at", now_text)
+        created = f.parse_time(cell, "created_at", now_text) or now_text
+        frozen = f.parse_time(cell, "frozen_until", now_text, past=False)
         if frozen is not None and frozen <= now_text:
             frozen = None  # a freeze that has ended is no freeze
         if owner is None:
             assigned = None
         elif assigned is None:
             assigned = now_text  # documented: an owned row without a time is assigned now
-        extra = values["__extra__"]
-        if values.get("extra"):
+        extra = f.extras(record) if f.extra else {}
+        stored_extra = get("extra")
+        if stored_extra:
             try:
-                stored_extra = json.loads(str(values["extra"]))
+                earlier = json.loads(stored_extra)
             except json.JSONDecodeError:
-                stored_extra = {"extra": values["extra"]}
-            if isinstance(stored_extra, dict):
-                extra = stored_extra | extra
-        phone, email = _text(values, "phone"), _text(values, "email")
-        company_id = _text(values, "company_id")
-        row = (next_id, name, phone, email, company_id, _text(values, "level"),
-               _text(values, "region"), _text(values, "industry"), owner, pool, status,
-               assigned, last_contact, _time(values, "next_contact_at", now_text, past=False),
-               frozen, _text(values, "freeze_reason") if frozen else None,
-               _time(values, "won_at", now_text), _text(values, "invalid_reason"), created,
+                earlier = {"extra": stored_extra}
+            if isinstance(earlier, dict):
+                extra = earlier | extra
+        phone, email = get("phone"), get("email")
+        company_id = get("company_id")
+        row = (next_id, name, phone, email, company_id, get("level"),
+               get("region"), get("industry"), owner, pool, status,
+               assigned, last_contact, f.parse_time(cell, "next_contact_at", now_text, past=False),
+               frozen, get("freeze_reason") if frozen else None,
+               f.parse_time(cell, "won_at", now_text), get("invalid_reason"), created,
                json.dumps(extra, ensure_ascii=False) if extra else None,
                name_key(name), phone_key(phone), email_key(email), company_id_key(company_id))
         next_id += 1
         return row
 
     lines = array("q")
-    for chunk in _chunks(_rows(source, opts, convert, rejects, summary, lines), CHUNK):
-        conn.executemany(_INSERT_CUSTOMER, chunk)
-        if progress:
-            progress(source.bytes_read(), source.size)
-    if next_id == base:
+    chunks = _chunks(_rows(source, opts, convert, rejects, summary, lines), CHUNK)
+    first = next(chunks, None)
+    if first is None:
         return
+    bulk = len(first) == CHUNK and _expected_rows(source, len(first)) >= base - 1
+    with indexes_rebuilt(conn, "customers") if bulk else nullcontext():
+        for chunk in itertools.chain([first], chunks):
+            conn.executemany(_INSERT_CUSTOMER, chunk)
+            if progress:
+                progress(source.bytes_read(), source.size)
     _settle_duplicates(conn, source, opts, summary, base, lines)
     _send_over_cap_to_pool(conn, rules.limits, summary, base)
     conn.execute(
@@ -328,6 +349,14 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
     summary.inserted = conn.execute(
         "SELECT count(*) FROM customers WHERE id >= ?", (base,)).fetchone()[0]
     summary.would_reclaim_today = _would_reclaim(conn, rules, now, base)
+
+
+def _expected_rows(source: Source, rows_so_far: int) -> int:
+    """Rows the whole source will hold, judged from how far the first rows reached."""
+    done = source.bytes_read()
+    if not source.size or not done:
+        return rows_so_far * 2
+    return rows_so_far * source.size // done
 
 
 def _line_of(lines: array, base: int, customer_id: int) -> int:
@@ -394,28 +423,27 @@ def _settle_duplicates(conn: sqlite3.Connection, source: Source, opts: ImportOpt
 
 def _send_over_cap_to_pool(conn: sqlite3.Connection, limits, summary: ImportSummary,
                            base: int) -> None:
-    won = "" if limits.cap_counts_won else " AND c.status <> 'won'"
-    rows = conn.execute(
-        f"""WITH held AS (
-                SELECT u.name, coalesce(u.cap, ?) AS cap,
-                       (SELECT count(*) FROM customers c WHERE c.owner = u.name AND c.id < ?
-                          AND c.status <> 'invalid'{won}) AS owned
-                FROM users u),
-            ranked AS (
-                SELECT c.id, c.owner,
-                       row_number() OVER (PARTITION BY c.owner ORDER BY c.id) AS n
-                FROM customers c WHERE c.id >= ? AND c.owner IS NOT NULL
-                  AND c.status <> 'invalid'{won})
-            SELECT r.id, r.owner FROM ranked r JOIN held h ON h.name = r.owner
-            WHERE h.owned + r.n > h.cap""",
-        (limits.cap, base, base),
-    ).fetchall()
-    if not rows:
-        return
-    conn.executemany("UPDATE customers SET owner = NULL, assigned_at = NULL WHERE id = ?",
-                     [(row[0],) for row in rows])
-    summary.over_cap = dict(Counter(row[1] for row in rows))
-    summary.sent_to_pool_over_cap = len(rows)
+    """An owner at their cap gets no more: their last imported rows wait in the pool."""
+    won = "" if limits.cap_counts_won else " AND status <> 'won'"
+    counted = f"owner = ? AND status <> 'invalid'{won}"
+    arriving = conn.execute(
+        f"SELECT owner, count(*) FROM customers WHERE id >= ? AND owner IS NOT NULL"
+        f" AND status <> 'invalid'{won} GROUP BY owner", (base,)).fetchall()
+    # One pass per owner named in the file (a handful), never per row.
+    for owner, count in arriving:
+        cap = conn.execute("SELECT coalesce(cap, ?) FROM users WHERE name = ?",
+                           (limits.cap, owner)).fetchone()[0]
+        held = conn.execute(f"SELECT count(*) FROM customers WHERE {counted} AND id < ?",
+                            (owner, base)).fetchone()[0]
+        excess = held + count - cap
+        if excess <= 0:
+            continue
+        moved = conn.execute(
+            "UPDATE customers SET owner = NULL, assigned_at = NULL WHERE id IN"
+            f" (SELECT id FROM customers WHERE {counted} AND id >= ? ORDER BY id DESC LIMIT ?)",
+            (owner, base, excess)).rowcount
+        summary.over_cap[owner] = moved
+        summary.sent_to_pool_over_cap += moved
 
 
 def _would_reclaim(conn: sqlite3.Connection, rules, now: datetime, base: int) -> int:
@@ -445,40 +473,42 @@ def _import_activity(conn: sqlite3.Connection, actor: User, source: Source,
     conn.execute("DELETE FROM temp.import_activity")
     lines = array("q")
 
-    def convert(values: dict) -> tuple:
-        raw_id = _text(values, "customer_id")
-        customer, phone = _text(values, "customer"), _text(values, "phone")
+    def convert(record: dict, f: Layout) -> tuple:
+        cell = f.cells(record)
+        get = cell.get
+        raw_id = get("customer_id")
+        customer, phone = get("customer"), get("phone")
         if raw_id is None and customer is None and phone is None:
-            raise RowError(_header_of(values, "customer"),
+            raise RowError(f.where("customer"),
                            "say which customer: customer_id, customer (name) or phone")
         if raw_id is not None and not raw_id.isdigit():
-            raise RowError(_header_of(values, "customer_id"), f"{raw_id!r} is not an id")
-        at = _time(values, "at", now_text)
+            raise RowError(f.where("customer_id"), f"{raw_id!r} is not an id")
+        at = f.parse_time(cell, "at", now_text)
         if deals:
-            stage_text = (_text(values, "stage") or "open").lower()
+            stage_text = (get("stage") or "open").lower()
             kind = STAGE_WORDS.get(stage_text)
             if kind is None:
-                raise RowError(_header_of(values, "stage"),
+                raise RowError(f.where("stage"),
                                f"{stage_text!r} is not a stage (open, won, lost)")
-            amount_text = _text(values, "amount")
+            amount_text = get("amount")
             if amount_text is None:
-                raise RowError(_header_of(values, "amount"), "a deal needs an amount")
+                raise RowError(f.where("amount"), "a deal needs an amount")
             try:
                 amount = to_cents(amount_text)
             except ValueError as exc:
-                raise RowError(_header_of(values, "amount"), str(exc)) from None
+                raise RowError(f.where("amount"), str(exc)) from None
             next_at = None
         else:
-            via_text = (_text(values, "via") or "").lower()
+            via_text = (get("via") or "").lower()
             kind = VIA_WORDS.get(via_text)
             if kind is None:
-                raise RowError(_header_of(values, "via"), f"{via_text!r} is not a way of"
+                raise RowError(f.where("via"), f"{via_text!r} is not a way of"
                                " contact (call, visit, email, message, meeting, other)")
             amount = None
-            next_at = _time(values, "next_at", now_text, past=False)
+            next_at = f.parse_time(cell, "next_at", now_text, past=False)
         return (raw_id and int(raw_id), customer, name_key(customer), phone_key(phone),
-                at or now_text, kind, amount, _text(values, "note"),
-                _text(values, "user") or actor.name, next_at)
+                at or now_text, kind, amount, get("note"),
+                get("user") or actor.name, next_at)
 
     rows = _rows(source, opts, convert, rejects, summary, lines)
     for chunk in _chunks(rows, CHUNK):
