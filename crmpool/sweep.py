@@ -92,10 +92,11 @@ def _reclaim(conn: sqlite3.Connection, rule: ReclaimRule, as_of_time: datetime, 
         f" FROM customers c WHERE {where}",
         (as_of, SWEEP_ACTOR, rule.to_pool, rule.name, rule.describe(), run_id, *args),
     ).rowcount
+    # Only a rule with to_pool rewrites the pool column: fewer bytes per reclaimed row.
+    new_pool, pool_args = (", pool = ?", [rule.to_pool]) if rule.to_pool else ("", [])
     moved = conn.execute(
-        "UPDATE customers AS c SET owner = NULL, assigned_at = NULL,"
-        f" pool = coalesce(?, c.pool) WHERE {where}",
-        (rule.to_pool, *args),
+        f"UPDATE customers AS c SET owner = NULL, assigned_at = NULL{new_pool} WHERE {where}",
+        (*pool_args, *args),
     ).rowcount
     if moved != inserted:  # the same predicate in one transaction: cannot differ
         raise RuntimeError(f"rule {rule.name}: {inserted} events for {moved} reclaims")
