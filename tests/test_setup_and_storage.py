@@ -217,3 +217,20 @@ def test_the_console_entry_point_runs_commands(conn, db_path):
     help_text = run_crmpool("--help", db=db_path).stdout
     assert "claim" in help_text and "sweep" in help_text
     assert run_crmpool("frobnicate", db=db_path).returncode == 2
+
+
+def test_the_readme_names_every_command():
+    from pathlib import Path
+
+    from typer.main import get_command
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    root = get_command(app)
+    missing = []
+    for name, command in root.commands.items():
+        if f"`{name}" not in readme:
+            missing.append(name)
+        for sub in getattr(command, "commands", {}):
+            if sub not in readme:
+                missing.append(f"{name} {sub}")
+    assert missing == []
