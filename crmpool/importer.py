@@ -231,7 +231,7 @@ def import_file(conn: sqlite3.Connection, actor: User, source: Source, opts: Imp
     rejects: _Rejects | None = None
     try:
         with transaction(conn):
-            require_role(actor, "rep", "manager", "admin", to="import")
+            require_role(actor, "manager", "admin", to="import")
             rejects = _Rejects(opts.skip_bad, source)
             load = _import_customers if opts.kind == "customers" else _import_activity
             load(conn, actor, source, opts, now, summary, rejects, progress)
@@ -267,6 +267,9 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
     now_text = stored(now)
     users = {row["name"]: bool(row["active"]) for row in conn.execute(
         "SELECT name, active FROM users")}
+    # A manager imports for their own team only, as they assign.
+    team = None if actor.role == "admin" else {row[0] for row in conn.execute(
+        "SELECT name FROM users WHERE team = ?", (actor.team,))} | {actor.name}
     pools = pool_names(conn)
     default_pool = require_pool(conn, opts.pool) if opts.pool else DEFAULT_POOL
     if opts.owner is not None:
@@ -289,6 +292,8 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
             why = "is inactive" if owner in users else "is not a crmpool user"
             raise RowError(f.where("owner"),
                            f"{owner!r} {why} (add them first, or import without owners)")
+        if owner is not None and team is not None and owner not in team:
+            raise RowError(f.where("owner"), f"{owner!r} is not in your team")
         pool = get("pool") or default_pool
         if pool not in pools:
             raise RowError(f.where("pool"), f"no pool named {pool!r}")

@@ -297,3 +297,13 @@ def test_dupes_lists_clusters(cli, conn):
     clusters = cli.rows("dupes")
     assert {(c["same"], c["ids"]) for c in clusters} == {("name", "1 2"), ("phone", "1 3")}
     assert clusters[0]["owners"] in ("li | (public pool)",)
+
+
+def test_reps_cannot_import_and_managers_import_for_their_team(cli, conn, tmp_path):
+    path = write(tmp_path / "t.csv", "name,owner\nA,li\n")
+    result = cli("import", str(path), as_user="li")
+    assert result.exit_code == 4 and "only a manager or an admin can import" in result.stderr
+    assert cli("import", str(path), as_user="wang").exit_code == 0
+    other = write(tmp_path / "o.csv", "name,owner\nB,chen\n")
+    result = cli("import", str(other), as_user="wang")
+    assert result.exit_code == 3 and "'chen' is not in your team" in result.stderr
