@@ -25,7 +25,7 @@ def guard_formula(value: Any) -> Any:
 
 
 def _is_time_column(column: str) -> bool:
-    return column in ("at", "as_of", "idle_since") or column.endswith(("_at", "_until"))
+    return column in ("at", "as_of", "idle_since") or column.endswith(("_at", "_until", "_from"))
 
 
 def _cell(value: Any) -> Any:
