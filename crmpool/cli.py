@@ -154,6 +154,11 @@ def command(name: str | None = None, group: typer.Typer = app, **options: Any) -
                 return fn(*args, **kwargs)
             except (typer.Exit, typer.Abort):
                 raise
+            except BrokenPipeError:
+                # `crmpool list | head`: the reader had enough. Not an error; stay quiet.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                raise typer.Exit(0) from None
             except CrmpoolError as exc:
                 raise _fail(str(exc), exit_code_for(exc)) from None
             except sqlite3.OperationalError as exc:
@@ -832,7 +837,9 @@ def render_import(out: Any, summary: Any) -> None:
         out.say(f"  ... and {len(summary.duplicates) - len(shown)} more duplicates"
                 " (-f json lists them all)")
     if summary.extra_columns:
-        out.say(f"  kept unknown columns in extra: {', '.join(summary.extra_columns)}")
+        kept = ("kept unknown columns in extra" if summary.kind == "customers"
+                else "ignored unknown columns")
+        out.say(f"  {kept}: {', '.join(summary.extra_columns)}")
     if summary.kind == "customers" and summary.would_reclaim_today:
         out.say(f"  a sweep today would reclaim {summary.would_reclaim_today} of them"
                 " (crmpool sweep --dry-run)")

@@ -48,6 +48,7 @@ ALIASES: dict[str, dict[str, str]] = {
         "客户": "customer", "公司名称": "customer", "customer_name": "customer",
         "跟进时间": "at", "时间": "at", "date": "at", "跟进方式": "via", "方式": "via",
         "跟进内容": "note", "内容": "note", "跟进人": "user", "下次跟进时间": "next_at",
+        "sales_agent": "user",
     },
     "deals": _COMMON | {
         "客户id": "customer_id", "客户编号": "customer_id", "客户名称": "customer",
@@ -55,7 +56,7 @@ ALIASES: dict[str, dict[str, str]] = {
         "customer_name": "customer", "金额": "amount", "成交金额": "amount",
         "合同金额": "amount", "close_value": "amount", "value": "amount",
         "阶段": "stage", "状态": "stage", "deal_stage": "stage", "成交时间": "at",
-        "日期": "at", "close_date": "at", "签单人": "user",
+        "日期": "at", "close_date": "at", "签单人": "user", "sales_agent": "user",
     },
 }
 STATUS_WORDS = {"active": "active", "won": "won", "invalid": "invalid", "": "active",
@@ -95,6 +96,8 @@ def resolve_headers(kind: str, headers: list[str], mapping: dict[str, str]
             field = folded
         else:
             field = aliases.get(folded) or aliases.get(header.strip())
+            if field not in fields:
+                field = None  # an alias for another kind (负责人 means nothing to a deal)
         if field and field not in taken:
             resolved[header] = field
             taken.add(field)

@@ -496,8 +496,9 @@ def _import_activity(conn: sqlite3.Connection, actor: User, source: Source,
                 raise RowError(f.where("stage"),
                                f"{stage_text!r} is not a stage (open, won, lost)")
             amount_text = get("amount")
-            if amount_text is None:
-                raise RowError(f.where("amount"), "a deal needs an amount")
+            if amount_text is None and kind != "open":
+                raise RowError(f.where("amount"), "a won or lost deal needs an amount")
+            amount_text = amount_text or "0"  # an open deal often has no figure yet
             try:
                 amount = to_cents(amount_text)
             except ValueError as exc:

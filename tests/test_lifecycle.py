@@ -330,3 +330,15 @@ def test_export_every_kind(cli, conn):
         assert len(cli.rows("export", "--kind", kind)) == expected
     assert cli.rows("export", "--kind", "deals")[0]["amount"] == "10.00"
     assert cli.rows("export", "--kind", "customers")[0]["created_at"] == NOW_TEXT
+
+
+def test_a_closed_pipe_is_not_an_error(conn, db_path):
+    import subprocess
+    import sys
+
+    add_customers(conn, [{"name": f"c{i}"} for i in range(3000)])
+    env = {"CRMPOOL_DB": str(db_path), "CRMPOOL_USER": "boss", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(f"{sys.executable} -m crmpool list -f csv | head -2",
+                            shell=True, env=env, capture_output=True, text=True)
+    assert len(result.stdout.splitlines()) == 2
+    assert "bug" not in result.stderr and "Traceback" not in result.stderr
