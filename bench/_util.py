@@ -29,3 +29,17 @@ def run_measured(args: list[str], env: dict | None = None, stdin=None) -> tuple[
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(map(str, args))} exited {proc.returncode}: {err}")
     return elapsed, usage.ru_maxrss / 1024
+
+
+def make_team(db: Path, rules_text: str, reps: int = 20) -> list[str]:
+    """A team database: admin `admin`, reps rep00.., and the given rules in force."""
+    crmpool = crmpool_command()
+    env = {**os.environ, "CRMPOOL_DB": str(db), "CRMPOOL_USER": "admin"}
+    subprocess.run([crmpool, "init", "--admin", "admin", "-q"], check=True, env=env)
+    names = [f"rep{i:02d}" for i in range(reps)]
+    for name in names:
+        subprocess.run([crmpool, "user", "add", name, "-q"], check=True, env=env)
+    rules = db.with_suffix(".toml")
+    rules.write_text(rules_text)
+    subprocess.run([crmpool, "rules", "set", str(rules), "-q"], check=True, env=env)
+    return names

@@ -15,19 +15,18 @@ from __future__ import annotations
 import argparse
 import csv
 import random
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import crmpool_command, run_measured  # noqa: E402
+from _util import crmpool_command, make_team, run_measured  # noqa: E402
 
 COLUMNS = ["name", "phone", "email", "level", "region", "industry", "owner",
            "last_contact_at", "assigned_at"]
 REGIONS = ["北京", "上海", "广东", "浙江", "江苏", "四川", "湖北", "山东"]
 INDUSTRIES = ["软件", "物流", "金融", "制造", "零售", "医疗"]
-OWNERS = [f"rep{i:02d}" for i in range(20)]
+OWNERS = [f"rep{i:02d}" for i in range(20)]  # the reps make_team adds
 
 BASELINE = """
 import csv, sqlite3, sys
@@ -90,15 +89,7 @@ def main() -> None:
             [sys.executable, "-c", BASELINE, str(data), str(Path(tmp) / "plain.db")])
         db = Path(tmp) / "team.db"
         env = {"CRMPOOL_DB": str(db), "CRMPOOL_USER": "admin"}
-        subprocess.run([crmpool, "init", "--admin", "admin", "-q"], check=True,
-                       env={**__import__("os").environ, **env})
-        for owner in OWNERS:
-            subprocess.run([crmpool, "user", "add", owner, "-q"], check=True,
-                           env={**__import__("os").environ, **env})
-        rules = Path(tmp) / "rules.toml"
-        rules.write_text("[limits]\ncap = 1000000\n")
-        subprocess.run([crmpool, "rules", "set", str(rules), "-q"], check=True,
-                       env={**__import__("os").environ, **env})
+        make_team(db, "[limits]\ncap = 1000000\n")
         crm_time, crm_mem = run_measured([crmpool, "import", str(data), "-q"], env)
     print(f"baseline executemany  {base_time:7.2f} s  peak {base_mem:6.0f} MB")
     print(f"crmpool import        {crm_time:7.2f} s  peak {crm_mem:6.0f} MB")

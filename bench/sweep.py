@@ -13,17 +13,15 @@ should stay flat as N grows (try --n 200000 and the default).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import crmpool_command, run_measured  # noqa: E402
+from _util import crmpool_command, make_team, run_measured  # noqa: E402
 
 NOW = "2026-11-23T10:00:00Z"
 RULES = '[[reclaim]]\nname = "idle"\nidle_days = 30\nwarn_days = 5\n'
@@ -42,14 +40,8 @@ conn.execute("COMMIT")
 """
 
 
-def build(db: Path, n: int, crmpool: str) -> None:
-    env = {**os.environ, "CRMPOOL_DB": str(db), "CRMPOOL_USER": "admin"}
-    subprocess.run([crmpool, "init", "--admin", "admin", "-q"], check=True, env=env)
-    for i in range(20):
-        subprocess.run([crmpool, "user", "add", f"rep{i:02d}", "-q"], check=True, env=env)
-    rules = db.with_suffix(".toml")
-    rules.write_text(RULES)
-    subprocess.run([crmpool, "rules", "set", str(rules), "-q"], check=True, env=env)
+def build(db: Path, n: int) -> None:
+    make_team(db, RULES)
     rng = random.Random(3)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("BEGIN")
@@ -78,7 +70,7 @@ def main() -> None:
     crmpool = crmpool_command()
     with tempfile.TemporaryDirectory() as tmp:
         original = Path(tmp) / "team.db"
-        build(original, args.n, crmpool)
+        build(original, args.n)
         copy = Path(tmp) / "copy.db"
         shutil.copy(original, copy)
         due = sqlite3.connect(original).execute(
