@@ -2,7 +2,8 @@
 """Set up a private virtualenv (.venv) with crmpool and its test tools, then run a task.
 
 Needs only python3. `python3 scripts/dev.py demo` builds the demo database and shows a sweep;
-`python3 scripts/dev.py test` runs the test suite (the same command CI runs). Any other
+`python3 scripts/dev.py pytest [ARGS]` runs the test suite with pytest (the same command CI
+runs; `test` is an alias). Any other
 arguments are passed to the `crmpool` command inside the virtualenv.
 """
 
@@ -44,13 +45,13 @@ def ensure_venv() -> None:
 def main(argv: list[str]) -> int:
     ensure_venv()
     task, rest = (argv[0], argv[1:]) if argv else ("demo", [])
-    if task == "test":
+    if task in ("pytest", "test"):
         cmd = [str(BIN / "python"), "-m", "pytest", *rest]
     elif task == "lint":
         cmd = [str(BIN / "ruff"), "check", str(ROOT), *rest]
     else:
         cmd = [str(BIN / "crmpool"), task, *rest]
-    return subprocess.call(cmd, cwd=ROOT if task in ("test", "lint") else None)
+    return subprocess.call(cmd, cwd=ROOT if task in ("pytest", "test", "lint") else None)
 
 
 if __name__ == "__main__":
