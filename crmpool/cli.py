@@ -78,7 +78,7 @@ FormatOpt = Annotated[Format | None, typer.Option(
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")]
 IdsArg = Annotated[list[str], typer.Argument(
     help="Customer IDs; - reads them from stdin, one per line (an ID or JSON with an id).",
-    show_default=False)]
+    show_default=False, metavar="ID...|-")]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why; kept in the audit trail.",
                                         show_default=False)]
 WhenHelp = "ISO date or datetime, today, now, or +30d / -2w / +3mo / +12h"

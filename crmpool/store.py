@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crmpool.errors import DatabaseUnavailable, Refused
+from crmpool.errors import DatabaseUnavailable, Refused, UsageError
 from crmpool.migrations import MIGRATIONS
 from crmpool.when import stored
 
@@ -179,7 +179,10 @@ def backup(conn: sqlite3.Connection, target: str | os.PathLike[str]) -> Path:
     if dest.exists():
         raise Refused(f"{dest} exists; choose a new file name for the backup")
     partial = dest.with_name(dest.name + ".partial")
-    fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    try:
+        fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot write the backup {dest}: {exc.strerror}") from None
     os.close(fd)
     try:
         copy = sqlite3.connect(partial)

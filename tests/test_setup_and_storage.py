@@ -151,6 +151,8 @@ def test_backup_is_a_consistent_private_copy(cli, conn, tmp_path):
     assert copy.execute("SELECT name FROM customers ORDER BY id").fetchall() == [("A",), ("B",)]
     again = cli("backup", str(target))
     assert again.exit_code == 4 and "exists" in again.stderr
+    nowhere = cli("backup", str(tmp_path / "no" / "such" / "dir.db"))
+    assert nowhere.exit_code == 2 and "cannot write the backup" in nowhere.stderr
 
 
 def test_backup_while_another_process_writes(cli, conn, db_path, tmp_path):
