@@ -105,19 +105,24 @@ def _reclaim(conn: sqlite3.Connection, rule: ReclaimRule, as_of_time: datetime, 
 
 def _warn(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime, as_of: str,
           run_id: int) -> tuple[dict[str, int], int]:
+    # Keyed like the warnings' own unique constraint, so the closing step below is a lookup
+    # per open warning, not a scan of this table.
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS due_warnings (customer_id INTEGER, rule TEXT,"
-        " owner TEXT, due_at TEXT, due_day TEXT)"
+        " owner TEXT, due_at TEXT, due_day TEXT, PRIMARY KEY (customer_id, rule, due_day))"
+        " WITHOUT ROWID"
     )
     conn.execute("DELETE FROM temp.due_warnings")
+    warning_rules = []
     for rule in rules.reclaim:
         warns = rule.warns_sql(as_of_time)
         if warns is None:
             continue
+        warning_rules.append(rule.name)
         predicate, params = warns
         due = rule.due_sql()
         conn.execute(
-            "INSERT INTO temp.due_warnings (customer_id, rule, owner, due_at, due_day)"
+            "INSERT OR IGNORE INTO temp.due_warnings (customer_id, rule, owner, due_at, due_day)"
             f" SELECT c.id, ?, c.owner, {due}, date({due}, 'localtime') FROM customers c"
             f" WHERE {RECLAIMABLE} AND {predicate}",
             (rule.name, as_of, *params),
@@ -130,15 +135,14 @@ def _warn(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime, as_of: s
         " AND d.owner = warnings.owner)",
         (as_of,),
     ).rowcount
-    conn.execute(
-        "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day, run_id,"
-        " created_at) SELECT customer_id, rule, owner, due_at, due_day, ?, ?"
-        " FROM temp.due_warnings",
-        (run_id, as_of),
-    )
-    counts = dict(conn.execute(
-        "SELECT rule, count(*) FROM warnings WHERE run_id = ? GROUP BY rule", (run_id,)
-    ).fetchall())
+    counts = {}
+    for name in warning_rules:
+        counts[name] = conn.execute(
+            "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day, run_id,"
+            " created_at) SELECT customer_id, rule, owner, due_at, due_day, ?, ?"
+            " FROM temp.due_warnings WHERE rule = ?",
+            (run_id, as_of, name),
+        ).rowcount
     conn.execute("DELETE FROM temp.due_warnings")
     return counts, closed
 
