@@ -2,7 +2,9 @@
 
 Builds N owned customers (about 10% past a 30-day idle rule), copies the database, and in
 the same run times
-  baseline: one INSERT INTO events ... SELECT and one UPDATE customers, set-based, by hand;
+  baseline: one INSERT INTO events ... SELECT and one UPDATE customers, set-based, by hand,
+            on a connection with foreign keys on (SPEC's storage rule, so the events it
+            writes are checked like crmpool's);
   crmpool:  `crmpool sweep` (freezes, the rule, warnings, the runs row, one transaction).
 Prints both, the ratio (target <= 1.2x, never above 1.5x) and crmpool's peak memory, which
 should stay flat as N grows (try --n 200000 and the default).
@@ -28,6 +30,7 @@ RULES = '[[reclaim]]\nname = "idle"\nidle_days = 30\nwarn_days = 5\n'
 BASELINE = """
 import sqlite3, sys
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("PRAGMA foreign_keys = ON")  # as SPEC requires of every connection to the file
 cutoff = "2026-10-24T10:00:00Z"
 conn.execute("BEGIN IMMEDIATE")
 conn.execute(
