@@ -105,45 +105,31 @@ def _reclaim(conn: sqlite3.Connection, rule: ReclaimRule, as_of_time: datetime, 
 
 def _warn(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime, as_of: str,
           run_id: int) -> tuple[dict[str, int], int]:
-    # Keyed like the warnings' own unique constraint, so the closing step below is a lookup
-    # per open warning, not a scan of this table.
-    conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS due_warnings (customer_id INTEGER, rule TEXT,"
-        " owner TEXT, due_at TEXT, due_day TEXT, PRIMARY KEY (customer_id, rule, due_day))"
-        " WITHOUT ROWID"
-    )
-    conn.execute("DELETE FROM temp.due_warnings")
-    warning_rules = []
-    for rule in rules.reclaim:
-        warns = rule.warns_sql(as_of_time)
-        if warns is None:
-            continue
-        warning_rules.append(rule.name)
-        predicate, params = warns
-        due = rule.due_sql()
-        conn.execute(
-            "INSERT OR IGNORE INTO temp.due_warnings (customer_id, rule, owner, due_at, due_day)"
-            f" SELECT c.id, ?, c.owner, {due}, date({due}, 'localtime') FROM customers c"
-            f" WHERE {RECLAIMABLE} AND {predicate}",
-            (rule.name, as_of, *params),
-        )
-    # A warning stays open while the same owner faces the same due day; else it is closed.
+    """Close warnings that no longer hold, then record new ones; (new per rule, closed)."""
+    warning_rules = [(rule, rule.warns_sql(as_of_time)) for rule in rules.reclaim
+                     if rule.warn_days]
+    names = [rule.name for rule, _ in warning_rules]
+    # Rules that no longer warn (changed or gone) leave nothing open behind them.
     closed = conn.execute(
-        "UPDATE warnings SET closed_at = ? WHERE closed_at IS NULL AND NOT EXISTS"
-        " (SELECT 1 FROM temp.due_warnings d WHERE d.customer_id = warnings.customer_id"
-        " AND d.rule = warnings.rule AND d.due_day = warnings.due_day"
-        " AND d.owner = warnings.owner)",
-        (as_of,),
-    ).rowcount
-    counts = {}
-    for name in warning_rules:
-        counts[name] = conn.execute(
-            "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day, run_id,"
-            " created_at) SELECT customer_id, rule, owner, due_at, due_day, ?, ?"
-            " FROM temp.due_warnings WHERE rule = ?",
-            (run_id, as_of, name),
+        "UPDATE warnings SET closed_at = ? WHERE closed_at IS NULL"
+        f" AND rule NOT IN ({', '.join('?' * len(names))})", (as_of, *names)).rowcount
+    counts: dict[str, int] = {}
+    for rule, (predicate, params) in warning_rules:
+        due = rule.due_sql()
+        # Open while the same owner still faces the same due day; one lookup per open warning.
+        closed += conn.execute(
+            "UPDATE warnings SET closed_at = ? WHERE closed_at IS NULL AND rule = ?"
+            " AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = warnings.customer_id"
+            f" AND c.owner = warnings.owner AND {RECLAIMABLE} AND {predicate}"
+            f" AND date({due}, 'localtime') = warnings.due_day)",
+            (as_of, rule.name, as_of, *params),
         ).rowcount
-    conn.execute("DELETE FROM temp.due_warnings")
+        counts[rule.name] = conn.execute(
+            "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day, run_id,"
+            f" created_at) SELECT c.id, ?, c.owner, {due}, date({due}, 'localtime'), ?, ?"
+            f" FROM customers c WHERE {RECLAIMABLE} AND {predicate}",
+            (rule.name, run_id, as_of, as_of, *params),
+        ).rowcount
     return counts, closed
 
 

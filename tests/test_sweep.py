@@ -240,3 +240,19 @@ def test_sweep_cli_summary_json_quiet_and_runs(cli, conn, users, tmp_path):
     why = cli("why", "1", "-f", "table")
     assert why.exit_code == 0 and "already in the 'public' pool" in why.stderr
     assert cli("warnings", "--owner", "li").exit_code == 0
+
+
+def test_warnings_close_when_the_customer_moves_or_the_rule_stops_warning(conn, users):
+    use_rules(conn, users, IDLE)
+    ids = add_customers(conn, [{"name": f"c{i}", "owner": "li", "assigned_at": days_ago(27)}
+                               for i in range(3)])
+    assert sweep(conn, users["boss"], NOW, NOW).warned == 3
+    from crmpool.ownership import release
+
+    release(conn, users["li"], [ids[0]], "not mine", NOW)
+    report = sweep(conn, users["boss"], NOW + timedelta(hours=1), NOW)
+    assert report.warnings_closed == 1
+    assert sorted(w["id"] for w in open_warnings(conn)) == ids[1:]
+    use_rules(conn, users, IDLE.replace("warn_days = 5\n", ""))
+    report = sweep(conn, users["boss"], NOW + timedelta(hours=2), NOW)
+    assert report.warnings_closed == 2 and open_warnings(conn) == []
