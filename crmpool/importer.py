@@ -38,7 +38,7 @@ from crmpool.pools import DEFAULT_POOL, pool_names, require_pool
 from crmpool.rules import RECLAIMABLE_SQL
 from crmpool.ruleset import active_rules
 from crmpool.sources import Source, read_records
-from crmpool.store import indexes_rebuilt, transaction
+from crmpool.store import Rollback, indexes_rebuilt, transaction
 from crmpool.users import User, require_role
 from crmpool.when import stored
 
@@ -91,10 +91,6 @@ class ImportSummary:
 
     def as_dict(self) -> dict:
         return dict(vars(self))
-
-
-class _Rollback(Exception):
-    """Raised to end a --dry-run transaction without writing."""
 
 
 class _Rejects:
@@ -237,9 +233,7 @@ def import_file(conn: sqlite3.Connection, actor: User, source: Source, opts: Imp
             load(conn, actor, source, opts, now, summary, rejects, progress)
             summary.rejected = rejects.count
             if opts.dry_run:
-                raise _Rollback
-    except _Rollback:
-        pass
+                raise Rollback
     except BaseException:
         if rejects:
             rejects.finish(keep=False)

@@ -128,15 +128,25 @@ def migrate(conn: sqlite3.Connection, now: datetime | None = None) -> int:
     return count
 
 
+class Rollback(Exception):  # noqa: N818 - it is an instruction, not an error
+    """Raise inside `transaction` to undo everything and carry on: dry runs, repeats."""
+
+
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One write transaction, taken with BEGIN IMMEDIATE; rolled back on any error."""
+    """One write transaction, taken with BEGIN IMMEDIATE; rolled back on any error.
+
+    Raising Rollback inside rolls back too, and is not an error: the block simply ends.
+    """
     try:
         conn.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         raise _busy(exc) from None
     try:
         yield conn
+    except Rollback:
+        conn.execute("ROLLBACK")
+        return
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -15,7 +15,7 @@ from datetime import datetime
 from crmpool.rules import RECLAIMABLE_SQL as RECLAIMABLE
 from crmpool.rules import ReclaimRule, Rules
 from crmpool.ruleset import active_rules
-from crmpool.store import transaction
+from crmpool.store import Rollback, transaction
 from crmpool.users import User, require_role
 from crmpool.when import stored
 
@@ -145,10 +145,6 @@ def _details(conn: sqlite3.Connection, run_id: int) -> tuple[list[dict], list[di
     return reclaimed, warned
 
 
-class _DryRun(Exception):
-    """Raised inside the run's transaction to roll it back."""
-
-
 def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: datetime, *,
           dry_run: bool = False, details: bool = False) -> SweepReport:
     """Apply the rules once, as of `as_of_time`; with `dry_run`, report and write nothing.
@@ -159,50 +155,45 @@ def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: date
     if not dry_run:
         require_role(actor, "admin", to="run the sweep (anyone may use --dry-run)")
     as_of = stored(as_of_time)
-    report: SweepReport | None = None
-    try:
-        with transaction(conn):
-            rules = active_rules(conn)
-            report = SweepReport(as_of, rules.fingerprint, dry_run)
-            run_id = conn.execute(
-                "INSERT INTO runs (as_of, started_at, rules_fingerprint, actor, dry_run)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (as_of, stored(now), rules.fingerprint, actor.name, int(dry_run)),
-            ).lastrowid
-            report.run_id = run_id
-            report.unfrozen = _lift_expired_freezes(conn, as_of, run_id)
-            for rule in rules.reclaim:
-                report.rules.append(RuleCount(rule.name, _reclaim(conn, rule, as_of_time, as_of,
-                                                                  run_id), 0, rule.to_pool))
-            warned, report.warnings_closed = _warn(conn, rules, as_of_time, as_of, run_id)
-            for count in report.rules:
-                count.warned = warned.get(count.rule, 0)
-            if details:
-                report.reclaimed_customers, report.warned_customers = _details(conn, run_id)
-            changed = (report.unfrozen or report.reclaimed or report.warned
-                       or report.warnings_closed)
-            if not changed:
-                earlier = conn.execute(
-                    "SELECT id FROM runs WHERE as_of = ? AND rules_fingerprint = ? AND id <> ?"
-                    " ORDER BY id LIMIT 1",
-                    (as_of, rules.fingerprint, run_id),
-                ).fetchone()
-                if earlier:
-                    # A repeat (cron ran twice): leave no trace, not even a runs row.
-                    report.repeat_of, report.run_id = earlier[0], None
-                    raise _DryRun
-            if dry_run:
-                report.run_id = None
-                raise _DryRun
-            conn.execute(
-                "UPDATE runs SET unfrozen = ?, reclaimed = ?, warned = ?, per_rule = ?"
-                " WHERE id = ?",
-                (report.unfrozen, report.reclaimed, report.warned,
-                 json.dumps({r.rule: [r.reclaimed, r.warned] for r in report.rules}), run_id),
-            )
-    except _DryRun:
-        pass
-    assert report is not None
+    with transaction(conn):
+        rules = active_rules(conn)
+        report = SweepReport(as_of, rules.fingerprint, dry_run)
+        run_id = conn.execute(
+            "INSERT INTO runs (as_of, started_at, rules_fingerprint, actor, dry_run)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (as_of, stored(now), rules.fingerprint, actor.name, int(dry_run)),
+        ).lastrowid
+        report.run_id = run_id
+        report.unfrozen = _lift_expired_freezes(conn, as_of, run_id)
+        for rule in rules.reclaim:
+            report.rules.append(RuleCount(rule.name, _reclaim(conn, rule, as_of_time, as_of,
+                                                              run_id), 0, rule.to_pool))
+        warned, report.warnings_closed = _warn(conn, rules, as_of_time, as_of, run_id)
+        for count in report.rules:
+            count.warned = warned.get(count.rule, 0)
+        if details:
+            report.reclaimed_customers, report.warned_customers = _details(conn, run_id)
+        changed = (report.unfrozen or report.reclaimed or report.warned
+                   or report.warnings_closed)
+        if not changed:
+            earlier = conn.execute(
+                "SELECT id FROM runs WHERE as_of = ? AND rules_fingerprint = ? AND id <> ?"
+                " ORDER BY id LIMIT 1",
+                (as_of, rules.fingerprint, run_id),
+            ).fetchone()
+            if earlier:
+                # A repeat (cron ran twice): leave no trace, not even a runs row.
+                report.repeat_of, report.run_id = earlier[0], None
+                raise Rollback
+        if dry_run:
+            report.run_id = None
+            raise Rollback
+        conn.execute(
+            "UPDATE runs SET unfrozen = ?, reclaimed = ?, warned = ?, per_rule = ?"
+            " WHERE id = ?",
+            (report.unfrozen, report.reclaimed, report.warned,
+             json.dumps({r.rule: [r.reclaimed, r.warned] for r in report.rules}), run_id),
+        )
     return report
 
 

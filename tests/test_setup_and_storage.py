@@ -236,3 +236,12 @@ def test_the_readme_names_every_command():
             if sub not in readme:
                 missing.append(f"{name} {sub}")
     assert missing == []
+
+
+def test_rollback_inside_a_transaction_undoes_and_is_not_an_error(conn):
+    with store.transaction(conn):
+        add_pool_sql = "INSERT INTO pools (name, created_at) VALUES ('tmp', 'x')"
+        conn.execute(add_pool_sql)
+        raise store.Rollback
+    assert conn.execute("SELECT count(*) FROM pools WHERE name = 'tmp'").fetchone()[0] == 0
+    assert not conn.in_transaction
