@@ -21,6 +21,16 @@ from typing import Annotated, Any
 import typer
 
 from crmpool import __version__
+from crmpool.choices import (
+    ENCODINGS,
+    EXPORT_KINDS,
+    IMPORT_KINDS,
+    INPUT_FORMATS,
+    ON_DUPLICATE,
+    OUTPUT_FORMATS,
+    STAGES,
+    VIAS,
+)
 from crmpool.errors import CrmpoolError, UsageError, exit_code_for
 
 APP_SETTINGS: dict[str, Any] = dict(
@@ -41,34 +51,19 @@ app.add_typer(pool_app, name="pool")
 app.add_typer(rules_app, name="rules")
 
 
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-    jsonl = "jsonl"
-    csv = "csv"
-    tsv = "tsv"
+def _choices(name: str, values: tuple[str, ...]) -> type[StrEnum]:
+    """An option's choices as the enum Typer wants, from the domain's own tuple."""
+    return StrEnum(name, {value: value for value in values})
 
 
-class Via(StrEnum):
-    call = "call"
-    visit = "visit"
-    email = "email"
-    message = "message"
-    meeting = "meeting"
-    other = "other"
-
-
-class Stage(StrEnum):
-    open = "open"
-    won = "won"
-    lost = "lost"
-
-
-class Kind(StrEnum):
-    customers = "customers"
-    contacts = "contacts"
-    deals = "deals"
-    events = "events"
+Format = _choices("Format", OUTPUT_FORMATS)
+Via = _choices("Via", VIAS)
+Stage = _choices("Stage", STAGES)
+Kind = _choices("Kind", EXPORT_KINDS)
+OnDuplicate = _choices("OnDuplicate", ON_DUPLICATE)
+Encoding = _choices("Encoding", ENCODINGS)
+InputFormat = _choices("InputFormat", INPUT_FORMATS)
+ImportKind = _choices("ImportKind", IMPORT_KINDS)
 
 
 # Parameters declared once, reused by every command (STYLE: Typer apps done well).
@@ -329,16 +324,16 @@ def user_set(
 ) -> None:
     """Change a user's role, team, cap, display name or active flag (admin only)."""
     from crmpool.store import transaction
-    from crmpool.users import _UNSET, set_user
+    from crmpool.users import UNSET, set_user
 
     if cap is not None and default_cap:
         raise UsageError("give --cap N or --default-cap, not both")
     with session(ctx, None, quiet) as s, transaction(s.conn):
         set_user(
             s.conn, s.actor, name, s.now, role=role,
-            team=_UNSET if team is None else (team or None),
-            cap=None if default_cap else (_UNSET if cap is None else cap),
-            display=_UNSET if display is None else (display or None), active=active,
+            team=UNSET if team is None else (team or None),
+            cap=None if default_cap else (UNSET if cap is None else cap),
+            display=UNSET if display is None else (display or None), active=active,
         )
     s.out.say(f"changed {name}")
 
@@ -724,31 +719,6 @@ def rules_versions(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = 
 
 
 # --- import, duplicates, demo ------------------------------------------------------------
-
-
-class OnDuplicate(StrEnum):
-    skip = "skip"
-    update = "update"
-    fail = "fail"
-
-
-class Encoding(StrEnum):
-    auto = "auto"
-    utf8 = "utf-8"
-    gb18030 = "gb18030"
-
-
-class InputFormat(StrEnum):
-    csv = "csv"
-    tsv = "tsv"
-    json = "json"
-    jsonl = "jsonl"
-
-
-class ImportKind(StrEnum):
-    customers = "customers"
-    contacts = "contacts"
-    deals = "deals"
 
 
 @command("import")

@@ -6,13 +6,12 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
 
+from crmpool.choices import VIAS  # noqa: F401 - re-exported for callers
 from crmpool.errors import InputError, Refused
 from crmpool.outcomes import Outcome, for_each_id
 from crmpool.policy import load_customer, require_access
 from crmpool.users import User
 from crmpool.when import local_display, stored
-
-VIAS = ("call", "visit", "email", "message", "meeting", "other")
 
 
 def log_contact(conn: sqlite3.Connection, actor: User, ids: Iterable[int], now: datetime, *,

@@ -7,13 +7,12 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from crmpool import audit
+from crmpool.choices import STAGES
 from crmpool.errors import InputError, Refused, UsageError
 from crmpool.policy import load_customer, require_access
 from crmpool.store import transaction
 from crmpool.users import User
 from crmpool.when import stored
-
-STAGES = ("open", "won", "lost")
 
 
 def to_cents(text: str) -> int:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from crmpool.choices import ON_DUPLICATE
 from crmpool.deals import to_cents
 from crmpool.dupes import find_new_duplicates
 from crmpool.errors import InputError, UsageError
@@ -42,7 +43,6 @@ from crmpool.store import Rollback, indexes_rebuilt, transaction
 from crmpool.users import User, require_role
 from crmpool.when import stored
 
-ON_DUPLICATE = ("skip", "update", "fail")
 CHUNK = 20_000
 _INSERT_CUSTOMER = (
     "INSERT INTO customers (id, name, phone, email, company_id, level, region, industry,"

@@ -11,9 +11,9 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
+from crmpool.choices import OUTPUT_FORMATS as FORMATS  # noqa: F401
 from crmpool.when import local_display
 
-FORMATS = ("table", "json", "jsonl", "csv", "tsv")
 FORMULA_LEADERS = ("=", "+", "-", "@")
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from crmpool.choices import ENCODINGS
+from crmpool.choices import INPUT_FORMATS as FORMATS
 from crmpool.errors import InputError, UsageError
 
-FORMATS = ("csv", "tsv", "json", "jsonl")
-ENCODINGS = ("auto", "utf-8", "gb18030")
 _BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv", ".json": "json",
               ".jsonl": "jsonl", ".ndjson": "jsonl"}
 SAMPLE_BYTES = 1 << 16

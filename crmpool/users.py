@@ -87,12 +87,12 @@ def add_user(conn: sqlite3.Connection, actor: User | None, name: str, now: datet
     return get_user(conn, name)
 
 
-_UNSET = object()
+UNSET = object()  # "not given", where None means "clear it"
 
 
 def set_user(conn: sqlite3.Connection, actor: User, name: str, now: datetime, *,
-             role: str | None = None, team: object = _UNSET, cap: object = _UNSET,
-             display: object = _UNSET, active: bool | None = None) -> User:
+             role: str | None = None, team: object = UNSET, cap: object = UNSET,
+             display: object = UNSET, active: bool | None = None) -> User:
     """Change a user's role, team, cap, display name or active flag (admin only)."""
     require_role(actor, "admin", to="change users")
     user = get_user(conn, name)
@@ -100,13 +100,13 @@ def set_user(conn: sqlite3.Connection, actor: User, name: str, now: datetime, *,
     if role is not None:
         _check_role(role)
         changes["role"] = role
-    if team is not _UNSET:
+    if team is not UNSET:
         changes["team"] = team
-    if cap is not _UNSET:
+    if cap is not UNSET:
         if cap is not None and cap < 0:  # type: ignore[operator]
             raise UsageError("--cap must be 0 or more")
         changes["cap"] = cap
-    if display is not _UNSET:
+    if display is not UNSET:
         changes["display"] = display
     if active is not None:
         if not active and name == actor.name:

@@ -1,0 +1,14 @@
+"""The fixed vocabularies crmpool offers: one place for each list of choices.
+
+The domain checks values against these tuples and the CLI builds its option choices from
+them, so the two cannot drift apart. Nothing to import here but strings: every start reads it.
+"""
+
+OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "tsv")
+VIAS = ("call", "visit", "email", "message", "meeting", "other")  # 跟进方式
+STAGES = ("open", "won", "lost")  # deal stages
+EXPORT_KINDS = ("customers", "contacts", "deals", "events")
+IMPORT_KINDS = ("customers", "contacts", "deals")
+INPUT_FORMATS = ("csv", "tsv", "json", "jsonl")
+ENCODINGS = ("auto", "utf-8", "gb18030")
+ON_DUPLICATE = ("skip", "update", "fail")
