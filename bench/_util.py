@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -43,3 +44,10 @@ def make_team(db: Path, rules_text: str, reps: int = 20) -> list[str]:
     rules.write_text(rules_text)
     subprocess.run([crmpool, "rules", "set", str(rules), "-q"], check=True, env=env)
     return names
+
+
+def rows_to_generate(doc: str) -> int:
+    """The --n option every data benchmark takes (default 1,000,000)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="how many customers")
+    return parser.parse_args().n

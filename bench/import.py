@@ -12,7 +12,6 @@ Prints both, the ratio (target <= 1.5x, never above 2x) and crmpool's peak memor
 
 from __future__ import annotations
 
-import argparse
 import csv
 import random
 import sys
@@ -20,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import crmpool_command, make_team, run_measured  # noqa: E402
+from _util import crmpool_command, make_team, rows_to_generate, run_measured  # noqa: E402
 
 COLUMNS = ["name", "phone", "email", "level", "region", "industry", "owner",
            "last_contact_at", "assigned_at"]
@@ -74,15 +73,13 @@ def generate(path: Path, n: int, seed: int = 7) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1_000_000)
-    args = parser.parse_args()
+    n = rows_to_generate(__doc__)
     crmpool = crmpool_command()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "customers.csv"
-        dups = generate(data, args.n)
+        dups = generate(data, n)
         size = data.stat().st_size / 1e6
-        print(f"{args.n:,} rows ({size:.0f} MB), {dups:,} duplicates in other phone formats")
+        print(f"{n:,} rows ({size:.0f} MB), {dups:,} duplicates in other phone formats")
         # Warm the page cache for both readers.
         data.read_bytes()
         base_time, base_mem = run_measured(

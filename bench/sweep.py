@@ -14,7 +14,6 @@ should stay flat as N grows (try --n 200000 and the default).
 
 from __future__ import annotations
 
-import argparse
 import random
 import shutil
 import sqlite3
@@ -23,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import crmpool_command, make_team, run_measured  # noqa: E402
+from _util import crmpool_command, make_team, rows_to_generate, run_measured  # noqa: E402
 
 NOW = "2026-11-23T10:00:00Z"
 RULES = '[[reclaim]]\nname = "idle"\nidle_days = 30\nwarn_days = 5\n'
@@ -67,19 +66,17 @@ def build(db: Path, n: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1_000_000)
-    args = parser.parse_args()
+    n = rows_to_generate(__doc__)
     crmpool = crmpool_command()
     with tempfile.TemporaryDirectory() as tmp:
         original = Path(tmp) / "team.db"
-        build(original, args.n)
+        build(original, n)
         copy = Path(tmp) / "copy.db"
         shutil.copy(original, copy)
         due = sqlite3.connect(original).execute(
             "SELECT count(*) FROM customers WHERE idle_since <= '2026-10-24T10:00:00Z'"
         ).fetchone()[0]
-        print(f"{args.n:,} owned customers, {due:,} past the 30-day idle limit")
+        print(f"{n:,} owned customers, {due:,} past the 30-day idle limit")
         base_time, base_mem = run_measured([sys.executable, "-c", BASELINE, str(copy)])
         crm_time, crm_mem = run_measured(
             [crmpool, "--db", str(original), "--as", "admin", "sweep", "--now", NOW, "-q"])
