@@ -180,9 +180,13 @@ def _unexpected(exc: Exception) -> typer.Exit:
 
 
 @contextmanager
-def session(ctx: typer.Context, fmt: Format | None = None, quiet: bool = False, *,
-            need_actor: bool = True) -> Iterator[Session]:
-    """Open the database, resolve the acting user, read the clock once."""
+def session(ctx: typer.Context, fmt: Format | None = None,
+            quiet: bool = False) -> Iterator[Session]:
+    """Open the database, resolve the acting user, read the clock once.
+
+    Every command that opens the database knows who acts: an unknown or inactive user is
+    refused even a read (SPEC), so a mistyped --as never goes unnoticed.
+    """
     from crmpool import store
     from crmpool.output import Output
 
@@ -191,12 +195,9 @@ def session(ctx: typer.Context, fmt: Format | None = None, quiet: bool = False, 
     now = clock()
     conn = store.open_db(settings.db)
     try:
-        actor = None
-        if need_actor:
-            from crmpool.users import resolve_actor
+        from crmpool.users import resolve_actor
 
-            actor = resolve_actor(conn, acting_name(settings))
-        yield Session(conn, actor, now, out)
+        yield Session(conn, resolve_actor(conn, acting_name(settings)), now, out)
     finally:
         conn.close()
 
@@ -212,7 +213,8 @@ def report(out: Any, outcomes: list) -> None:
     else:
         out.rows((o.as_row() for o in outcomes), ["id", "ok", "result", "message"])
     for outcome in failed:
-        out.error(f"customer {outcome.id}: {outcome.message}")
+        named = f"customer {outcome.id}" in outcome.message
+        out.error(outcome.message if named else f"customer {outcome.id}: {outcome.message}")
     if failed:
         if len(outcomes) > 1:
             out.error(f"{len(failed)} of {len(outcomes)} failed")
@@ -367,7 +369,7 @@ def pool_list(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False
     """Every pool, with how many customers wait in it."""
     from crmpool.pools import list_pools
 
-    with session(ctx, fmt, quiet, need_actor=False) as s:
+    with session(ctx, fmt, quiet) as s:
         s.out.rows(list_pools(s.conn), ["name", "waiting", "home_of"])
 
 
@@ -419,7 +421,7 @@ def list_(
     = None,
     frozen: Annotated[bool, typer.Option(help="Frozen now.")] = False,
     search: Annotated[str | None, typer.Option(help="Text in name, phone or e-mail.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most N rows.", metavar="N")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most N rows.", metavar="N", min=1)] = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -430,7 +432,7 @@ def list_(
         raise UsageError("give --owner or --mine, not both")
     if pool and in_pool:
         raise UsageError("give --pool or --in-pool, not both")
-    with session(ctx, fmt, quiet, need_actor=mine) as s:
+    with session(ctx, fmt, quiet) as s:
         where = CustomerFilter(owner=s.actor.name if mine else owner, pool=pool,
                                in_pool=in_pool, level=level, region=region, status=status,
                                idle_over=idle_over, frozen=frozen, search=search, limit=limit)
@@ -444,7 +446,7 @@ def show(ctx: typer.Context, customer_id: Annotated[int, typer.Argument(help="Cu
     """One customer with its contacts, deals and ownership history."""
     from crmpool.customers import show_customer
 
-    with session(ctx, fmt, quiet, need_actor=False) as s:
+    with session(ctx, fmt, quiet) as s:
         shown = show_customer(s.conn, customer_id)
         s.out.record(shown, title=f"customer {customer_id}")
 
@@ -603,7 +605,7 @@ def history(ctx: typer.Context,
     from crmpool.audit import history as customer_history
     from crmpool.policy import load_customer
 
-    with session(ctx, fmt, quiet, need_actor=False) as s:
+    with session(ctx, fmt, quiet) as s:
         load_customer(s.conn, customer_id)
         s.out.rows(customer_history(s.conn, customer_id), EVENT_COLUMNS)
 
@@ -615,14 +617,14 @@ def events(
     action: Annotated[str | None, typer.Option(
         help="Only this action: claim, release, assign, reclaim, freeze, ...")] = None,
     user: Annotated[str | None, typer.Option(help="Done by, or to, this user.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most N rows.", metavar="N")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most N rows.", metavar="N", min=1)] = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """The append-only audit trail, oldest first."""
     from crmpool.audit import EVENT_COLUMNS, query_events
 
-    with session(ctx, fmt, quiet, need_actor=False) as s:
+    with session(ctx, fmt, quiet) as s:
         s.out.rows(query_events(s.conn, since=when(since, s.now, "--since"), action=action,
                                 user=user, limit=limit), EVENT_COLUMNS)
 
@@ -637,7 +639,7 @@ def export(
     """Everything out, in any format; `import` reads the customers back."""
     from crmpool.exporting import export_rows
 
-    with session(ctx, fmt, quiet, need_actor=False) as s:
+    with session(ctx, fmt, quiet) as s:
         columns, rows = export_rows(s.conn, kind.value)
         s.out.rows(rows, columns)
 
@@ -649,7 +651,7 @@ def backup(ctx: typer.Context,
     """A consistent copy of the database while others keep working (online backup)."""
     from crmpool import store
 
-    with session(ctx, None, quiet, need_actor=False) as s:
+    with session(ctx, None, quiet) as s:
         store.backup(s.conn, file)
     s.out.say(f"backed up to {file}")
 
@@ -662,7 +664,7 @@ def rules_show(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = Fals
     """Print the rules in force (the built-in defaults until `rules set`)."""
     from crmpool.ruleset import active_rules
 
-    with session(ctx, fmt, quiet, need_actor=False) as s:
+    with session(ctx, fmt, quiet) as s:
         rules = active_rules(s.conn)
         if s.out.for_people:
             if not quiet:
@@ -684,7 +686,7 @@ def rules_check(ctx: typer.Context,
     text, source = read_text(file)
     known = None
     if ctx.obj.db.exists():
-        with session(ctx, None, quiet, need_actor=False) as s:
+        with session(ctx, None, quiet) as s:
             known = pool_names(s.conn)
     rules, problems = check_rules(text, known)
     if rules is None:
@@ -714,7 +716,7 @@ def rules_versions(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = 
     """Every stored version of the rules, newest first."""
     from crmpool.ruleset import rule_versions
 
-    with session(ctx, fmt, quiet, need_actor=False) as s:
+    with session(ctx, fmt, quiet) as s:
         s.out.rows(rule_versions(s.conn), ["version", "fingerprint", "set_at", "set_by"])
 
 
@@ -820,7 +822,7 @@ def dupes(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) ->
     """Clusters of likely duplicates (查重) by phone, e-mail, company id or name."""
     from crmpool.dupes import CLUSTER_COLUMNS, duplicate_clusters
 
-    with session(ctx, fmt, quiet, need_actor=False) as s:
+    with session(ctx, fmt, quiet) as s:
         s.out.rows(duplicate_clusters(s.conn), CLUSTER_COLUMNS)
 
 
@@ -896,7 +898,7 @@ def why(ctx: typer.Context, customer_id: Annotated[int, typer.Argument(help="Cus
     """Which rule will reclaim this customer, from which timestamp, on which day."""
     from crmpool.why import WHY_COLUMNS, WHY_TABLE_COLUMNS, explain
 
-    with session(ctx, fmt, quiet, need_actor=False) as s:
+    with session(ctx, fmt, quiet) as s:
         state, rows = explain(s.conn, customer_id, s.now)
         s.out.say(f"customer {customer_id}: {state}")
         if rows:
@@ -914,19 +916,20 @@ def warnings(
     """Open warnings (预警): customers a rule will reclaim soon, soonest first."""
     from crmpool.sweep import open_warnings
 
-    with session(ctx, fmt, quiet, need_actor=mine) as s:
+    with session(ctx, fmt, quiet) as s:
         s.out.rows(open_warnings(s.conn, s.actor.name if mine else owner),
                    ["id", "name", "owner", "rule", "due_at", "created_at"])
 
 
 @command()
 def runs(ctx: typer.Context,
-         limit: Annotated[int | None, typer.Option(help="At most N runs.", metavar="N")] = None,
+         limit: Annotated[int | None, typer.Option(
+             help="At most N runs.", metavar="N", min=1)] = None,
          fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Past sweep runs, newest first."""
     from crmpool.sweep import list_runs
 
-    with session(ctx, fmt, quiet, need_actor=False) as s:
+    with session(ctx, fmt, quiet) as s:
         s.out.rows(list_runs(s.conn, limit),
                    ["id", "as_of", "started_at", "actor", "rules_fingerprint", "unfrozen",
                     "reclaimed", "warned", "per_rule"])

@@ -319,6 +319,8 @@ def test_events_filters(cli, conn):
                                                                ("claim", ids[0])]
     assert len(cli.rows("events", "--action", "claim")) == 2
     assert cli.rows("events", "--since", "+1d") == []
+    assert cli("events", "--limit", "0").exit_code == 2
+    assert cli("runs", "--limit", "0").exit_code == 2
     assert cli("events", "--since", "yesterday-ish").exit_code == 2
 
 

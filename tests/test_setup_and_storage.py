@@ -94,6 +94,12 @@ def test_unknown_and_inactive_users_are_refused(cli):
     assert "inactive" in result.stderr
 
 
+def test_unknown_users_are_refused_reads_too(cli):
+    for command in (["list"], ["dupes"], ["runs"], ["export"], ["why", "1"]):
+        result = cli(*command, as_user="ghost")
+        assert result.exit_code == 4 and "not a crmpool user" in result.stderr, command
+
+
 def test_as_option_wins_over_environment(cli):
     result = cli("--as", "li", "user", "add", "x")
     assert result.exit_code == 4
