@@ -112,19 +112,34 @@ def migrate(conn: sqlite3.Connection, now: datetime | None = None) -> int:
         return 0
     applied_at = stored(now or datetime.now(UTC))
     count = 0
-    for number, (name, statements) in enumerate(MIGRATIONS, start=1):
-        with transaction(conn):
-            # Checked inside the write lock: two processes opening an old file migrate once.
-            if conn.execute("SELECT 1 FROM migrations WHERE id = ?", (number,)).fetchone():
-                continue
-            for statement in statements:
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)",
-                (number, name, applied_at),
-            )
-            conn.execute(f"PRAGMA user_version = {number}")
-            count += 1
+    # A migration may rebuild a table that others reference (drop, then rename a copy into
+    # place), which SQLite allows only with foreign keys off; they are checked by hand below
+    # before each migration commits, and turned back on whatever happens.
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        for number, (name, steps) in enumerate(MIGRATIONS, start=1):
+            with transaction(conn):
+                # Checked inside the write lock: two processes opening an old file migrate
+                # once.
+                if conn.execute("SELECT 1 FROM migrations WHERE id = ?", (number,)).fetchone():
+                    continue
+                for step in steps:
+                    if callable(step):
+                        step(conn)
+                    else:
+                        conn.execute(step)
+                broken = conn.execute("PRAGMA foreign_key_check").fetchone()
+                if broken:
+                    raise RuntimeError(f"migration {number} ({name}) broke a reference:"
+                                       f" {tuple(broken)}")
+                conn.execute(
+                    "INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)",
+                    (number, name, applied_at),
+                )
+                conn.execute(f"PRAGMA user_version = {number}")
+                count += 1
+    finally:
+        conn.execute("PRAGMA foreign_keys = ON")
     return count
 
 

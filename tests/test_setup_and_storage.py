@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 import stat
 
-from conftest import Cli, add_customers, dump
+import pytest
+from conftest import NOW, NOW_TEXT, Cli, add_customers, dump, make_team
 from typer.testing import CliRunner
 
 from crmpool import store
@@ -82,6 +83,47 @@ def test_migrations_catch_up_an_old_database(db_path, conn):
     reopened = store.open_db(db_path)
     assert reopened.execute("SELECT count(*) FROM migrations").fetchone()[0] == len(MIGRATIONS)
     assert reopened.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
+
+
+def test_a_table_rebuilding_migration_keeps_every_row_and_reference(tmp_path, monkeypatch):
+    # A file made by the first release (core schema only), with customers that others point
+    # at; then the current crmpool opens it.
+    db = tmp_path / "old.db"
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:1])
+    old = store.create_db(db, NOW)
+    make_team(old)
+    ids = add_customers(old, [{"name": "甲", "owner": "li"}, {"name": "乙", "status": "won"}])
+    with store.transaction(old):
+        old.execute("INSERT INTO contacts (customer_id, at, via, created_at)"
+                    " VALUES (?, ?, 'call', ?)", (ids[0], NOW_TEXT, NOW_TEXT))
+        old.execute("INSERT INTO deals (customer_id, amount_cents, stage, at, created_at)"
+                    " VALUES (?, 100, 'won', ?, ?)", (ids[1], NOW_TEXT, NOW_TEXT))
+        old.execute("INSERT INTO events (customer_id, at, action, actor)"
+                    " VALUES (?, ?, 'add', 'boss')", (ids[0], NOW_TEXT))
+    old.close()
+    before = [line for line in dump(db) if line.startswith("INSERT")]
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    conn = store.open_db(db)
+    after = [line for line in dump(db) if line.startswith("INSERT")]
+    assert [line for line in after if '"migrations"' not in line] == [
+        line for line in before if '"migrations"' not in line]
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    schema = " ".join(row[0] for row in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name IN ('customers', 'contacts', 'deals')"))
+    assert " IN (" not in schema
+    indexes = {row[0] for row in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'customers'")}
+    assert {"customers_owner", "customers_idle", "customers_name_key"} <= indexes
+    # The constraints still hold, worded differently.
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE customers SET status = 'lost' WHERE id = ?", (ids[0],))
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE contacts SET via = 'fax'")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("UPDATE deals SET stage = 'maybe'")
+    assert conn.execute("SELECT idle_since FROM customers WHERE id = ?",
+                        (ids[0],)).fetchone()[0] == NOW_TEXT
 
 
 def test_unknown_and_inactive_users_are_refused(cli):
