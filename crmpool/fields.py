@@ -146,3 +146,55 @@ def to_stored_time(text: str) -> str:
     else:
         moment = moment.astimezone()
     return moment.astimezone(UTC).strftime(STORED_FORMAT)
+
+
+class Layout:
+    """One header layout: which column holds each field, and which columns are extra.
+
+    Worked out once per file (per key set for JSON), so the per-row pass only looks up.
+    """
+
+    def __init__(self, kind: str, headers: list[str], mapping: dict[str, str]) -> None:
+        resolved, self.extra = resolve_headers(kind, headers, mapping)
+        self.headers = headers
+        self.column = {field: header for header, field in resolved.items()}
+        # 1-based positions, as SQL parameters number them (a repeated header: its first).
+        self.position = {field: headers.index(header) + 1 for field, header in
+                         self.column.items()}
+        self.extra_positions = [headers.index(header) + 1 for header in self.extra]
+
+    def where(self, field_name: str) -> str:
+        return self.column.get(field_name, field_name)
+
+    def cells(self, record: dict) -> dict[str, str | None]:
+        """Every known field of one record, cleaned, in one pass."""
+        cells: dict[str, str | None] = {}
+        for field_name, header in self.column.items():
+            value = record.get(header)
+            if value.__class__ is str:  # the common case, inlined: this runs per cell
+                value = value.strip() or None
+                if value is not None and value[0] == "'":
+                    value = clean(value)
+            elif value is not None:
+                value = clean(value)
+            cells[field_name] = value
+        return cells
+
+    def parse_time(self, cells: dict, field_name: str, now_text: str, *,
+                   past: bool = True) -> str | None:
+        """A field of `cells` as a stored time, refusing the future when `past`."""
+        text = cells.get(field_name)
+        if text is None:
+            return None
+        try:
+            value = to_stored_time(text)
+        except ValueError as exc:
+            message = (str(exc) if "is not a date" in str(exc)
+                       else f"{text!r} is not a valid date")
+            raise RowError(self.where(field_name), message) from None
+        if past and value > now_text:
+            raise RowError(self.where(field_name), f"{text!r} is in the future")
+        return value
+
+    def extras(self, record: dict) -> dict:
+        return {h: record[h] for h in self.extra if record.get(h) not in (None, "")}

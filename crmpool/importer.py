@@ -20,25 +20,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from crmpool import customer_rows
 from crmpool.choices import ON_DUPLICATE
 from crmpool.deals import to_cents
 from crmpool.dupes import find_new_duplicates
 from crmpool.errors import InputError, UsageError
 from crmpool.fields import (
+    CUSTOMER_FIELDS,
     KIND_FIELDS,
     STAGE_WORDS,
-    STATUS_WORDS,
     VIA_WORDS,
+    Layout,
     RowError,
     clean,
-    resolve_headers,
-    to_stored_time,
 )
-from crmpool.normalize import company_id_key, email_key, name_key, phone_key
+from crmpool.normalize import name_key, phone_key
 from crmpool.pools import DEFAULT_POOL, pool_names, require_pool
 from crmpool.rules import RECLAIMABLE_SQL
 from crmpool.ruleset import active_rules
-from crmpool.sources import Source, read_records
+from crmpool.sources import Source, read_records, read_rows
 from crmpool.store import Rollback, indexes_rebuilt, transaction
 from crmpool.users import User, require_role
 from crmpool.when import stored
@@ -135,53 +135,6 @@ class _Rejects:
             self._partial.unlink(missing_ok=True)
 
 
-class Layout:
-    """One header layout: which column holds each field, and which columns are extra.
-
-    Worked out once per file (per key set for JSON), so the per-row pass only looks up.
-    """
-
-    def __init__(self, kind: str, headers: list[str], mapping: dict[str, str]) -> None:
-        resolved, self.extra = resolve_headers(kind, headers, mapping)
-        self.column = {field: header for header, field in resolved.items()}
-
-    def where(self, field_name: str) -> str:
-        return self.column.get(field_name, field_name)
-
-    def cells(self, record: dict) -> dict[str, str | None]:
-        """Every known field of one record, cleaned, in one pass."""
-        cells: dict[str, str | None] = {}
-        for field_name, header in self.column.items():
-            value = record.get(header)
-            if value.__class__ is str:  # the common case, inlined: this runs per cell
-                value = value.strip() or None
-                if value is not None and value[0] == "'":
-                    value = clean(value)
-            elif value is not None:
-                value = clean(value)
-            cells[field_name] = value
-        return cells
-
-    def parse_time(self, cells: dict, field_name: str, now_text: str, *,
-                   past: bool = True) -> str | None:
-        """A field of `cells` as a stored time, refusing the future when `past`."""
-        text = cells.get(field_name)
-        if text is None:
-            return None
-        try:
-            value = to_stored_time(text)
-        except ValueError as exc:
-            message = (str(exc) if "is not a date" in str(exc)
-                       else f"{text!r} is not a valid date")
-            raise RowError(self.where(field_name), message) from None
-        if past and value > now_text:
-            raise RowError(self.where(field_name), f"{text!r} is in the future")
-        return value
-
-    def extras(self, record: dict) -> dict:
-        return {h: record[h] for h in self.extra if record.get(h) not in (None, "")}
-
-
 def _rows(source: Source, opts: ImportOptions, convert: Callable[[dict, Layout], tuple],
           rejects: _Rejects, summary: ImportSummary, lines: array) -> Iterator[tuple]:
     headers, records = read_records(source)
@@ -258,96 +211,167 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
                       opts: ImportOptions, now: datetime, summary: ImportSummary,
                       rejects: _Rejects, progress) -> None:
     rules = active_rules(conn)
-    now_text = stored(now)
     users = {row["name"]: bool(row["active"]) for row in conn.execute(
         "SELECT name, active FROM users")}
-    # A manager imports for their own team only, as they assign.
-    team = None if actor.role == "admin" else {row[0] for row in conn.execute(
-        "SELECT name FROM users WHERE team = ?", (actor.team,))} | {actor.name}
-    pools = pool_names(conn)
-    default_pool = require_pool(conn, opts.pool) if opts.pool else DEFAULT_POOL
     if opts.owner is not None:
         if opts.owner not in users:
             raise UsageError(f"--owner: no user named {opts.owner!r}")
         if not users[opts.owner]:
             raise UsageError(f"--owner: {opts.owner} is inactive")
+    # A manager imports for their own team only, as they assign.
+    team = None if actor.role == "admin" else {row[0] for row in conn.execute(
+        "SELECT name FROM users WHERE team = ?", (actor.team,))} | {actor.name}
+    if opts.owner is not None and team is not None and opts.owner not in team:
+        raise UsageError(f"--owner: {opts.owner} is not in your team")
+    ctx = customer_rows.Context(
+        now=stored(now), users=users, team=team, pools=set(pool_names(conn)),
+        default_pool=require_pool(conn, opts.pool) if opts.pool else DEFAULT_POOL,
+        owner=opts.owner)
+    customer_rows.prepare(conn, ctx)
+    headers, records = read_rows(source)
     base = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM customers").fetchone()[0]
-    next_id = base
-
-    def convert(record: dict, f: Layout) -> tuple:
-        nonlocal next_id
-        cell = f.cells(record)
-        get = cell.get
-        name = get("name")
-        if name is None:
-            raise RowError(f.where("name"), "every customer needs a name")
-        owner = opts.owner or get("owner")
-        if owner is not None and not users.get(owner, False):
-            why = "is inactive" if owner in users else "is not a crmpool user"
-            raise RowError(f.where("owner"),
-                           f"{owner!r} {why} (add them first, or import without owners)")
-        if owner is not None and team is not None and owner not in team:
-            raise RowError(f.where("owner"), f"{owner!r} is not in your team")
-        pool = get("pool") or default_pool
-        if pool not in pools:
-            raise RowError(f.where("pool"), f"no pool named {pool!r}")
-        status_text = (get("status") or "").lower()
-        status = STATUS_WORDS.get(status_text)
-        if status is None:
-            raise RowError(f.where("status"),
-                           f"{status_text!r} is not a status (active, won, invalid)")
-        last_contact = f.parse_time(cell, "last_contact_at", now_text)
-        assigned = f.parse_time(cell, "assigned_at", now_text)
-        created = f.parse_time(cell, "created_at", now_text) or now_text
-        frozen = f.parse_time(cell, "frozen_until", now_text, past=False)
-        if frozen is not None and frozen <= now_text:
-            frozen = None  # a freeze that has ended is no freeze
-        if owner is None:
-            assigned = None
-        elif assigned is None:
-            assigned = now_text  # documented: an owned row without a time is assigned now
-        extra = f.extras(record) if f.extra else {}
-        stored_extra = get("extra")
-        if stored_extra:
-            try:
-                earlier = json.loads(stored_extra)
-            except json.JSONDecodeError:
-                earlier = {"extra": stored_extra}
-            if isinstance(earlier, dict):
-                extra = earlier | extra
-        phone, email = get("phone"), get("email")
-        company_id = get("company_id")
-        row = (next_id, name, phone, email, company_id, get("level"),
-               get("region"), get("industry"), owner, pool, status,
-               assigned, last_contact, f.parse_time(cell, "next_contact_at", now_text, past=False),
-               frozen, get("freeze_reason") if frozen else None,
-               f.parse_time(cell, "won_at", now_text), get("invalid_reason"), created,
-               json.dumps(extra, ensure_ascii=False) if extra else None,
-               name_key(name), phone_key(phone), email_key(email), company_id_key(company_id))
-        next_id += 1
-        return row
-
-    lines = array("q")
-    chunks = _chunks(_rows(source, opts, convert, rejects, summary, lines), CHUNK)
-    first = next(chunks, None)
-    if first is None:
-        return
-    bulk = len(first) == CHUNK and _expected_rows(source, len(first)) >= base - 1
+    # A load bigger than the table rebuilds its indexes (one sort each) rather than growing
+    # them a row at a time; the first rows tell how big the file is.
+    head = list(itertools.islice(records, CHUNK))
+    bulk = len(head) == CHUNK and _expected_rows(source, len(head)) >= base - 1
+    feed = _CustomerFeed(source, opts, headers, itertools.chain(head, records), summary,
+                         progress)
+    if headers:
+        width, extra_sql = len(headers), customer_rows.register_extra(conn, feed.layout)
+    else:
+        width = len(JSON_FIELDS) + 1
+        extra_sql = f"?{width}"
+    sql = customer_rows.insert_sql(feed.layout, width, extra_sql, opts.owner is not None)
+    feed.settings = customer_rows.settings(ctx)
     with indexes_rebuilt(conn, "customers") if bulk else nullcontext():
-        for chunk in itertools.chain([first], chunks):
-            conn.executemany(_INSERT_CUSTOMER, chunk)
-            if progress:
-                progress(source.bytes_read(), source.size)
+        _insert_each(conn, sql, feed, ctx, rejects)
+    lines = feed.lines
+    # Row ids run on from base without gaps (SQLite gives max(id) + 1): id - base indexes
+    # `lines`. Checked, because every message about a duplicate relies on it.
+    count, last = conn.execute("SELECT count(*), max(id) FROM customers WHERE id >= ?",
+                               (base,)).fetchone()
+    if count != len(lines) or (count and last != base + count - 1):
+        raise RuntimeError(f"import: {count} rows stored for {len(lines)} read")
+    if not count:
+        return
     _settle_duplicates(conn, source, opts, summary, base, lines)
     _send_over_cap_to_pool(conn, rules.limits, summary, base)
     conn.execute(
         "INSERT INTO events (customer_id, at, action, actor, to_owner, to_pool, reason)"
         " SELECT id, ?, 'import', ?, owner, pool, ? FROM customers WHERE id >= ?",
-        (now_text, actor.name, f"imported from {source.name}", base),
+        # The file's name, not its path: a million events repeat it.
+        (ctx.now, actor.name, f"imported from {Path(source.name).name}", base),
     )
     summary.inserted = conn.execute(
         "SELECT count(*) FROM customers WHERE id >= ?", (base,)).fetchone()[0]
     summary.would_reclaim_today = _would_reclaim(conn, rules, now, base)
+
+
+# JSON objects name their own keys, so their rows are bound in this fixed order, with the
+# `extra` JSON (worked out in Python) last.
+JSON_FIELDS = tuple(f for f in CUSTOMER_FIELDS if f != "extra")
+
+
+class _CustomerFeed:
+    """The rows the INSERT pulls, straight from the file, with what it needs to remember.
+
+    CSV and TSV rows go through as they are read, trimmed and nothing else; JSON objects are
+    laid out in JSON_FIELDS order. `lines` holds the line of every row handed over, and
+    `current` the last one, so that a refused row can be explained and set aside.
+    """
+
+    def __init__(self, source: Source, opts: ImportOptions, headers: list[str],
+                 records: Iterator, summary: ImportSummary, progress) -> None:
+        self.source, self.opts, self.summary, self.progress = source, opts, summary, progress
+        self.headers = headers
+        self.records = records
+        self.lines = array("q")
+        self.current: tuple[int, list | dict] = (0, {})
+        self.settings: list = []  # bound after each row's cells (customer_rows.settings)
+        self.layouts: dict[tuple, Layout] = {}
+        if headers:
+            self.layout = Layout(opts.kind, headers, opts.mapping)
+            summary.extra_columns = list(self.layout.extra)
+        else:
+            self.layout = Layout(opts.kind, list(JSON_FIELDS), {})
+        if "name" not in self.layout.column:
+            raise InputError(f"{source.name}: no name column (name, 客户名称, 公司名称, …;"
+                             " or --map YOURS=name); every customer needs a name")
+
+    def __iter__(self) -> Iterator[list]:
+        cleaned = customer_rows.cleaned
+        append = self.lines.append
+        summary = self.summary
+        delimited = bool(self.headers)
+        settings = self.settings
+        for line, values in self.records:
+            summary.read += 1
+            if not summary.read & 0x3FFF and self.progress:
+                self.progress(self.source.bytes_read(), self.source.size)
+            self.current = (line, values)
+            append(line)
+            yield (cleaned(values) if delimited else self._json_row(values)) + settings
+
+    def _json_row(self, record: dict) -> list:
+        layout = self.layout_of(record)
+        raw = {f: record.get(header) for f, header in layout.column.items()}
+        cells = customer_rows.cleaned([_text(raw.get(f)) for f in JSON_FIELDS])
+        return [*cells, customer_rows.merge_extra(clean(raw.get("extra")),
+                                                  layout.extras(record))]
+
+    def layout_of(self, record: dict) -> Layout:
+        keys = tuple(record)
+        layout = self.layouts.get(keys)
+        if layout is None:
+            layout = self.layouts[keys] = Layout(self.opts.kind, list(keys), self.opts.mapping)
+            self.summary.extra_columns += [k for k in layout.extra
+                                           if k not in self.summary.extra_columns]
+        return layout
+
+    def explain(self, record: list | dict, ctx: customer_rows.Context
+                ) -> tuple[RowError | None, dict]:
+        """Why the current row was refused (None if the Python rules find nothing)."""
+        if isinstance(record, dict):
+            layout = self.layout_of(record)
+        else:
+            layout = self.layout
+            record = dict(zip(self.headers, map(str.strip, record), strict=False))
+        try:
+            customer_rows.reference_row(layout.cells(record), layout, ctx, None)
+        except RowError as exc:
+            return exc, record
+        return None, record
+
+
+def _text(value: object) -> str:
+    """A JSON value as the text of a cell."""
+    if value is None:
+        return ""
+    return value if value.__class__ is str else str(value)
+
+
+def _insert_each(conn: sqlite3.Connection, sql: str, feed: _CustomerFeed,
+                 ctx: customer_rows.Context, rejects: _Rejects) -> None:
+    """executemany over the whole stream; a refused row is explained, then either stops the
+    import or, with --skip-bad, goes to the rejects file while the rest carries on."""
+    rows = iter(feed)
+    while True:
+        try:
+            conn.executemany(sql, rows)  # pulls a row, inserts it, pulls the next
+            return
+        except (sqlite3.IntegrityError, sqlite3.OperationalError) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "user-defined function" not in str(
+                    exc):
+                raise
+            feed.lines.pop()  # that row never became a customer
+            line, record = feed.current
+            problem, as_dict = feed.explain(record, ctx)
+            column = problem.column if problem else None
+            reason = str(problem) if problem else f"cannot be stored ({exc})"
+            if rejects.path is None:
+                where = f", column {column!r}" if column else ""
+                raise InputError(f"{feed.source.name} line {line}{where}: {reason}") from None
+            rejects.add(line, as_dict, f"{reason} (column {column!r})" if column else reason)
 
 
 def _expected_rows(source: Source, rows_so_far: int) -> int:

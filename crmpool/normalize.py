@@ -2,12 +2,18 @@
 
 Each key folds the ways people write the same thing: full-width characters, spacing, case,
 country prefixes, legal-form suffixes. They run once per imported row, so they stay on what C
-does for us (unicodedata, str.translate, one compiled regex).
+does for us (unicodedata, str methods, one compiled regex).
+
+A bulk import computes the keys inside its INSERT: `*_key_sql` give SQLite expressions that
+handle the everyday forms in C (a bare mobile number, a plain ASCII address) and hand anything
+else to these same Python functions, registered by `register_key_functions`. Both roads give
+the same key; tests/test_when_and_normalize.py checks that on generated input.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 import unicodedata
 
 _NON_DIGITS = re.compile(r"\D+")
@@ -18,6 +24,8 @@ _SUFFIX = re.compile(
     r"|corp|corporation|llc|gmbh|plc|company|co)\W*)$"
 )
 _NAME_NOISE = re.compile(r"[\W_]+")
+# The Chinese legal forms, longest first (the suffix pattern prefers the earliest start).
+_CHINESE_SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "集团公司", "公司")
 
 
 def phone_key(raw: str | None) -> str | None:
@@ -51,6 +59,27 @@ def name_key(raw: str | None) -> str | None:
     if not raw:
         return None
     text = unicodedata.normalize("NFKC", raw).casefold().strip()
+    # Most names are letters and digits only (客户科技有限公司): nothing for the noise pattern
+    # to remove, and while the name does not end in a Latin letter only a Chinese suffix can
+    # match. Strip those directly; anything else takes the general road below.
+    if text.isalnum():
+        while True:
+            last = text[-1]
+            if "a" <= last <= "z":
+                break  # perhaps "… Inc": the general road
+            if last != "司":  # every Chinese suffix ends in 司
+                return text
+            for suffix in _CHINESE_SUFFIXES:
+                if text.endswith(suffix) and len(text) > len(suffix):
+                    text = text[: -len(suffix)]
+                    break
+            else:
+                return text
+    return folded_name_key(text)
+
+
+def folded_name_key(text: str) -> str | None:
+    """name_key's general road, from NFKC-normalised, case-folded, trimmed text."""
     while True:
         shorter = _SUFFIX.sub("", text).rstrip()
         if shorter == text or not shorter:
@@ -66,3 +95,34 @@ def company_id_key(raw: str | None) -> str | None:
         return None
     key = _NAME_NOISE.sub("", unicodedata.normalize("NFKC", raw)).upper()
     return key or None
+
+
+def register_key_functions(conn: sqlite3.Connection) -> None:
+    """The Python keys as SQL functions, for the forms the SQL fast paths leave to them."""
+    for function in (phone_key, email_key, name_key, company_id_key):
+        conn.create_function(f"crmpool_{function.__name__}", 1, function, deterministic=True)
+
+
+# Each takes the SQL expression of a cleaned cell (NULL, or trimmed and non-empty) and may
+# repeat it, so it should be cheap (a parameter, or nullif of one). NULL is tested first:
+# it would otherwise fail the fast test and cost a call into Python.
+def phone_key_sql(cell: str) -> str:
+    # An 11-digit mainland mobile, written bare, is its own key: no prefix, nothing to fold.
+    return (f"CASE WHEN {cell} IS NULL THEN NULL"
+            f" WHEN {cell} GLOB '1[3-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]'"
+            f" THEN {cell} ELSE crmpool_phone_key({cell}) END")
+
+
+def email_key_sql(cell: str) -> str:
+    # Printable ASCII is already NFKC; SQLite's lower() folds exactly ASCII.
+    return (f"CASE WHEN {cell} IS NULL THEN NULL WHEN {cell} NOT GLOB '*[^ -~]*'"
+            f" THEN lower({cell}) ELSE crmpool_email_key({cell}) END")
+
+
+def company_id_key_sql(cell: str) -> str:
+    return (f"CASE WHEN {cell} IS NULL THEN NULL WHEN {cell} NOT GLOB '*[^0-9A-Za-z]*'"
+            f" THEN upper({cell}) ELSE crmpool_company_id_key({cell}) END")
+
+
+def name_key_sql(cell: str) -> str:
+    return f"crmpool_name_key({cell})"

@@ -153,6 +153,16 @@ def _decode_error(source: Source, line: int) -> InputError:
 
 def read_records(source: Source) -> tuple[list[str], Iterator[tuple[int, dict]]]:
     """The header names and a stream of (line number, {header: value}) records."""
+    headers, rows = read_rows(source)
+    if headers:
+        return headers, ((line, dict(zip(headers, values, strict=False)))
+                         for line, values in rows)
+    return headers, rows
+
+
+def read_rows(source: Source) -> tuple[list[str], Iterator[tuple[int, list | dict]]]:
+    """Like read_records, but CSV and TSV rows stay lists in header order (no dict per row);
+    JSON has no header (each object names its own keys) and yields its objects."""
     if source.format in ("csv", "tsv"):
         return _delimited(source)
     if source.format == "jsonl":
@@ -160,7 +170,7 @@ def read_records(source: Source) -> tuple[list[str], Iterator[tuple[int, dict]]]
     return [], _json_array(source)
 
 
-def _delimited(source: Source) -> tuple[list[str], Iterator[tuple[int, dict]]]:
+def _delimited(source: Source) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     text = _text(source)
     reader = csv.reader(text, delimiter="," if source.format == "csv" else "\t")
     try:
@@ -174,7 +184,7 @@ def _delimited(source: Source) -> tuple[list[str], Iterator[tuple[int, dict]]]:
     header = [h.strip() for h in header]
     width = len(header)
 
-    def rows() -> Iterator[tuple[int, dict]]:
+    def rows() -> Iterator[tuple[int, list[str]]]:
         line = 1
         try:
             for values in reader:
@@ -189,7 +199,7 @@ def _delimited(source: Source) -> tuple[list[str], Iterator[tuple[int, dict]]]:
                             f"{source.name} line {line}: {len(values)} fields where the header"
                             f" has {width}"
                         )
-                yield line, dict(zip(header, values, strict=False))
+                yield line, values
         except UnicodeDecodeError:
             raise _decode_error(source, line + 1) from None
         except csv.Error as exc:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 from conftest import NOW_TEXT, add_customers, dump
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crmpool.importer import ImportOptions, import_file
 from crmpool.sources import open_source
@@ -307,3 +310,80 @@ def test_reps_cannot_import_and_managers_import_for_their_team(cli, conn, tmp_pa
     other = write(tmp_path / "o.csv", "name,owner\nB,chen\n")
     result = cli("import", str(other), as_user="wang")
     assert result.exit_code == 3 and "'chen' is not in your team" in result.stderr
+
+
+# The bulk INSERT (SQL) and reference_row (Python) must build the same customer from the same
+# cells, and refuse the same rows: the SQL does the work, the Python explains refusals.
+FIELD_VALUES = {
+    "name": st.sampled_from(["北京星辰科技有限公司", " 上海云帆物流股份有限公司 ", "Acme Co., Ltd.",
+                             "ＡＣＭＥ　Inc", "公司", "'=SUM(A1)", "", "  ", "客户12 集团公司",
+                             "inc公司", "Disco"]),
+    "phone": st.sampled_from(["13800000001", "+86 138-0000-0001", "(0086)13800000001",
+                              "１３８００００００01", "'+86 13800000001", "010-6512 3456", "",
+                              "n/a", "8613800000001", "0086 10 6512 3456"]),
+    "email": st.sampled_from(["a@x.cn", "A@X.CN", " b@y.com ", "ｃ@ｘ.cn", "é@x.fr", ""]),
+    "company_id": st.sampled_from(["91110105MA01ABCD1X", "9111 0105-ma01abcd1x", "９１", ""]),
+    "owner": st.sampled_from(["li", "zhang", "chen", "ghost", "gone", "", " li "]),
+    "pool": st.sampled_from(["", "public", "east", "nowhere"]),
+    "status": st.sampled_from(["", "active", "WON", "已成交", "无效", "lost"]),
+    "last_contact_at": st.sampled_from(["", "2026-11-01 09:30", "2026/10/5", "2026-02-30",
+                                        "2026-11-23T09:59:59Z", "2027-01-01", "yesterday",
+                                        "2026年3月5日"]),
+    "assigned_at": st.sampled_from(["", "2026-01-05", "2030-01-01"]),
+    "frozen_until": st.sampled_from(["", "2026-12-31", "2026-01-01", "never"]),
+    "freeze_reason": st.sampled_from(["", "签约中"]),
+    "created_at": st.sampled_from(["", "2025-06-01T00:00:00Z"]),
+    "level": st.sampled_from(["", "A", "'-1"]),
+    "来源": st.sampled_from(["", "展会", " 官网 "]),
+    "extra": st.sampled_from(["", '{"old": 1}', "not json"]),
+}
+
+
+@settings(max_examples=400, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(sorted(FIELD_VALUES)), min_size=1, max_size=8, unique=True)
+       .flatmap(lambda headers: st.tuples(st.just(headers), st.tuples(
+           *(FIELD_VALUES[h] for h in headers)))),
+       st.sampled_from([None, "zhang"]))
+def test_the_bulk_insert_and_the_reference_rules_agree(conn, users, drawn, fixed_owner):
+    from crmpool import customer_rows
+    from crmpool.fields import Layout, RowError
+
+    headers, values = drawn
+    headers, values = list(headers), list(values)
+    ctx = customer_rows.Context(
+        now=NOW_TEXT, users={"li": True, "zhang": True, "chen": True, "gone": False},
+        team=None, pools={"public", "east"}, default_pool="public", owner=fixed_owner)
+    if not conn.execute("SELECT 1 FROM pools WHERE name = 'east'").fetchone():
+        conn.execute("INSERT INTO pools VALUES ('east', ?)", (NOW_TEXT,))
+        conn.execute("INSERT INTO users (name, role, active, created_at)"
+                     " VALUES ('gone', 'rep', 0, ?)", (NOW_TEXT,))
+    layout = Layout("customers", headers, {})
+    conn.execute("SAVEPOINT example")
+    try:
+        customer_rows.prepare(conn, ctx)
+        sql = customer_rows.insert_sql(layout, len(headers),
+                                       customer_rows.register_extra(conn, layout),
+                                       fixed_owner is not None)
+        record = dict(zip(headers, map(str.strip, values), strict=True))
+        try:
+            expected = customer_rows.reference_row(
+                layout.cells(record), layout, ctx,
+                customer_rows.merge_extra(layout.cells(record).get("extra"),
+                                          layout.extras(record)))
+        except RowError:
+            expected = None
+        try:
+            cursor = conn.execute(sql, customer_rows.cleaned(values) + customer_rows.settings(ctx))
+        except (sqlite3.IntegrityError, sqlite3.OperationalError):
+            got = None
+        else:
+            got = dict(conn.execute(f"SELECT {', '.join(customer_rows.COLUMNS)} FROM customers"
+                                    " WHERE id = ?", (cursor.lastrowid,)).fetchone())
+        if expected and got:
+            expected["extra"] = expected["extra"] and json.loads(expected["extra"])
+            got["extra"] = got["extra"] and json.loads(got["extra"])
+        assert got == expected, (headers, values)
+    finally:
+        conn.execute("ROLLBACK TO example")
+        conn.execute("RELEASE example")
