@@ -387,3 +387,33 @@ def test_the_bulk_insert_and_the_reference_rules_agree(conn, users, drawn, fixed
     finally:
         conn.execute("ROLLBACK TO example")
         conn.execute("RELEASE example")
+
+
+def test_skip_bad_past_the_first_chunk_keeps_lines_and_duplicates_right(cli, conn, tmp_path):
+    # More rows than the importer reads ahead (20,000), refusals before and after that
+    # point, and a duplicate at the end whose line the summary must still get right.
+    lines = ["name,phone,owner,last_contact_at"]
+    lines += [f"客户{i},1380{i:07d},li,2026-11-01" for i in range(25_000)]
+    lines[2] = "坏的,13999999999,ghost,"
+    lines[20_005] = "坏的二,13999999998,,2026-13-01"
+    lines.append("重复,+86 138-0000-0000,,")
+    path = write(tmp_path / "big.csv", "\n".join(lines) + "\n")
+    rejects = tmp_path / "rejects.csv"
+    result = cli("import", str(path), "--skip-bad", str(rejects), "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["read"], summary["rejected"], summary["inserted"]) == (25_001, 2, 24_998)
+    assert [d["line"] for d in summary["duplicates"]] == [25_002]
+    assert summary["duplicates"][0]["existing_line"] == 2
+    rejected = rejects.read_text().splitlines()[1:]
+    assert [r.split(",")[4] for r in rejected] == ["3", "20006"]
+    assert conn.execute("SELECT count(*) FROM events WHERE action = 'import'").fetchone()[0] \
+        == 24_998
+
+
+def test_a_file_without_a_name_column_is_refused_at_once(cli, conn, tmp_path):
+    path = write(tmp_path / "phones.csv", "phone,owner\n13800000001,li\n")
+    result = cli("import", str(path))
+    assert result.exit_code == 3
+    assert "no name column" in result.stderr and "--map" in result.stderr
+    assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0

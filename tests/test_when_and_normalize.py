@@ -114,3 +114,40 @@ def test_email_key_is_case_and_space_insensitive(address):
 
 def test_company_id_key():
     assert company_id_key("9111 0105-ma01abcd1x") == "91110105MA01ABCD1X"
+
+
+NAME_TEXT = st.text(alphabet="有限责任股份集团公司客户科技AaIiNnCcLlTtDdOo19 .,（）_-ＡＩ", max_size=14)
+
+
+@given(NAME_TEXT)
+def test_name_key_shortcut_matches_the_general_road(raw):
+    import unicodedata
+
+    from crmpool.normalize import folded_name_key
+
+    folded = unicodedata.normalize("NFKC", raw).casefold().strip()
+    assert name_key(raw) == (folded_name_key(folded) if raw else None)
+
+
+KEY_TEXT = st.one_of(
+    MOBILE, st.text(alphabet="0123456789 +-()（）０８６abcXYZ@.é", max_size=16),
+    st.emails().map(lambda e: e.upper()))
+
+
+@given(KEY_TEXT)
+def test_sql_fast_paths_give_the_python_keys(text):
+    import sqlite3
+
+    from crmpool.normalize import (
+        company_id_key_sql,
+        email_key_sql,
+        phone_key_sql,
+        register_key_functions,
+    )
+
+    conn = sqlite3.connect(":memory:")
+    register_key_functions(conn)
+    cell = text.strip() or None  # cells reach the SQL trimmed, empty as NULL
+    got = conn.execute(f"SELECT {phone_key_sql('?1')}, {email_key_sql('?1')},"
+                       f" {company_id_key_sql('?1')}", (cell,)).fetchone()
+    assert got == (phone_key(cell), email_key(cell), company_id_key(cell))
