@@ -116,7 +116,8 @@ def test_company_id_key():
     assert company_id_key("9111 0105-ma01abcd1x") == "91110105MA01ABCD1X"
 
 
-NAME_TEXT = st.text(alphabet="有限责任股份集团公司客户科技AaIiNnCcLlTtDdOo19 .,（）_-ＡＩ", max_size=14)
+NAME_TEXT = st.text(alphabet="有限责任股份集团公司客户科技AaIiNnCcLlTtDdOo19 .,（）_-ＡＩ",
+                    max_size=14)
 
 
 @given(NAME_TEXT)
