@@ -12,3 +12,6 @@ IMPORT_KINDS = ("customers", "contacts", "deals")
 INPUT_FORMATS = ("csv", "tsv", "json", "jsonl")
 ENCODINGS = ("auto", "utf-8", "gb18030")
 ON_DUPLICATE = ("skip", "update", "fail")
+# A cell starting with one of these is a spreadsheet formula: exports put a ' before it and
+# imports take that ' away again.
+FORMULA_LEADERS = ("=", "+", "-", "@")

@@ -14,6 +14,7 @@ import json
 import sqlite3
 from typing import NamedTuple
 
+from crmpool.choices import FORMULA_LEADERS
 from crmpool.fields import STATUS_WORDS, Layout, RowError, to_stored_time
 from crmpool.normalize import (
     company_id_key,
@@ -106,13 +107,13 @@ def _cell_sql(position: int | None) -> str:
 
 
 # The export's formula guard, as the first two characters of a cell.
-GUARDED = frozenset({"'=", "'+", "'-", "'@"})
+GUARDED = frozenset("'" + leader for leader in FORMULA_LEADERS)
 
 
 def cleaned(values: list[str]) -> list[str | None]:
-    """A row's cells as the INSERT takes them: trimmed, the formula guard undone, empty as
-    None. Done here, once per cell, because an SQL expression is evaluated again wherever
-    the statement repeats it (a cell feeds its column, its key and its checks)."""
+    """A row's cells as the INSERT takes them: fields.clean for a whole row of text at once.
+    Done here, once per cell, because an SQL expression is evaluated again wherever the
+    statement repeats it (a cell feeds its column, its key and its checks)."""
     return [(v[1:] if v[:2] in GUARDED else v) or None for v in map(str.strip, values)]
 
 

@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
+from crmpool.choices import FORMULA_LEADERS
 from crmpool.when import STORED_FORMAT
 
 CUSTOMER_FIELDS = ("name", "phone", "email", "company_id", "level", "region", "industry",
@@ -114,7 +115,7 @@ def clean(value: object) -> str | None:
     text = text.strip()
     if not text:
         return None
-    if text[0] == "'" and len(text) > 1 and text[1] in "=+-@":
+    if text[0] == "'" and text[1:2] in FORMULA_LEADERS:
         return text[1:]
     return text
 

@@ -135,22 +135,33 @@ class _Rejects:
             self._partial.unlink(missing_ok=True)
 
 
+class _Layouts:
+    """The header layouts of one file, worked out once each: the header's, or one per key
+    set of JSON objects. Each new layout's extra columns are named in the summary."""
+
+    def __init__(self, opts: ImportOptions, summary: ImportSummary) -> None:
+        self.opts, self.summary = opts, summary
+        self.known: dict[tuple, Layout] = {}
+
+    def of(self, headers: list[str] | tuple[str, ...]) -> Layout:
+        key = tuple(headers)
+        layout = self.known.get(key)
+        if layout is None:
+            layout = self.known[key] = Layout(self.opts.kind, list(key), self.opts.mapping)
+            self.summary.extra_columns += [k for k in layout.extra
+                                           if k not in self.summary.extra_columns]
+        return layout
+
+
 def _rows(source: Source, opts: ImportOptions, convert: Callable[[dict, Layout], tuple],
           rejects: _Rejects, summary: ImportSummary, lines: array) -> Iterator[tuple]:
     headers, records = read_records(source)
-    layout = Layout(opts.kind, headers, opts.mapping) if headers else None
-    layouts: dict[tuple, Layout] = {}
-    if layout:
-        summary.extra_columns = list(layout.extra)
+    layouts = _Layouts(opts, summary)
+    layout = layouts.of(headers) if headers else None
     for line, record in records:
         summary.read += 1
         if not headers:  # JSON: every object names its own keys
-            keys = tuple(record)
-            layout = layouts.get(keys)
-            if layout is None:
-                layout = layouts[keys] = Layout(opts.kind, list(keys), opts.mapping)
-                summary.extra_columns += [k for k in layout.extra
-                                          if k not in summary.extra_columns]
+            layout = layouts.of(record.keys())
         try:
             row = convert(record, layout)
         except RowError as exc:
@@ -288,12 +299,10 @@ class _CustomerFeed:
         self.lines = array("q")
         self.current: tuple[int, list | dict] = (0, {})
         self.settings: list = []  # bound after each row's cells (customer_rows.settings)
-        self.layouts: dict[tuple, Layout] = {}
-        if headers:
-            self.layout = Layout(opts.kind, headers, opts.mapping)
-            summary.extra_columns = list(self.layout.extra)
-        else:
-            self.layout = Layout(opts.kind, list(JSON_FIELDS), {})
+        self.layouts = _Layouts(opts, summary)
+        # JSON rows are laid out in JSON_FIELDS order, so that is the INSERT's layout.
+        self.layout = (self.layouts.of(headers) if headers
+                       else Layout(opts.kind, list(JSON_FIELDS), {}))
         if "name" not in self.layout.column:
             raise InputError(f"{source.name}: no name column (name, 客户名称, 公司名称, …;"
                              " or --map YOURS=name); every customer needs a name")
@@ -313,41 +322,24 @@ class _CustomerFeed:
             yield (cleaned(values) if delimited else self._json_row(values)) + settings
 
     def _json_row(self, record: dict) -> list:
-        layout = self.layout_of(record)
+        layout = self.layouts.of(record.keys())
         raw = {f: record.get(header) for f, header in layout.column.items()}
-        cells = customer_rows.cleaned([_text(raw.get(f)) for f in JSON_FIELDS])
-        return [*cells, customer_rows.merge_extra(clean(raw.get("extra")),
-                                                  layout.extras(record))]
-
-    def layout_of(self, record: dict) -> Layout:
-        keys = tuple(record)
-        layout = self.layouts.get(keys)
-        if layout is None:
-            layout = self.layouts[keys] = Layout(self.opts.kind, list(keys), self.opts.mapping)
-            self.summary.extra_columns += [k for k in layout.extra
-                                           if k not in self.summary.extra_columns]
-        return layout
+        return [*(clean(raw.get(f)) for f in JSON_FIELDS),
+                customer_rows.merge_extra(clean(raw.get("extra")), layout.extras(record))]
 
     def explain(self, record: list | dict, ctx: customer_rows.Context
                 ) -> tuple[RowError | None, dict]:
         """Why the current row was refused (None if the Python rules find nothing)."""
         if isinstance(record, dict):
-            layout = self.layout_of(record)
+            layout = self.layouts.of(record.keys())
         else:
             layout = self.layout
-            record = dict(zip(self.headers, map(str.strip, record), strict=False))
+            record = dict(zip(self.headers, record, strict=False))
         try:
             customer_rows.reference_row(layout.cells(record), layout, ctx, None)
         except RowError as exc:
             return exc, record
         return None, record
-
-
-def _text(value: object) -> str:
-    """A JSON value as the text of a cell."""
-    if value is None:
-        return ""
-    return value if value.__class__ is str else str(value)
 
 
 def _insert_each(conn: sqlite3.Connection, sql: str, feed: _CustomerFeed,

@@ -11,10 +11,9 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
+from crmpool.choices import FORMULA_LEADERS
 from crmpool.choices import OUTPUT_FORMATS as FORMATS  # noqa: F401
 from crmpool.when import local_display
-
-FORMULA_LEADERS = ("=", "+", "-", "@")
 
 
 def guard_formula(value: Any) -> Any:
