@@ -80,6 +80,11 @@ class ReclaimRule:
         """SQL for the moment this rule fires for customer `c` (stored time format)."""
         return f"strftime({TIME_SQL}, c.{self.clock}, '+{self.days} days')"
 
+    def due_day_sql(self) -> str:
+        """SQL for the local calendar day of `due_sql`: one date() from the clock, not one
+        more parse of the formatted due time (measured: a fifth of the warnings insert)."""
+        return f"date(c.{self.clock}, '+{self.days} days', 'localtime')"
+
     def scope_sql(self) -> tuple[str, list[object]]:
         """The rule's scope (levels, regions, industries, pools, teams) as a predicate on `c`."""
         parts: list[str] = []

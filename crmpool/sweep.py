@@ -115,18 +115,18 @@ def _warn(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime, as_of: s
         f" AND rule NOT IN ({', '.join('?' * len(names))})", (as_of, *names)).rowcount
     counts: dict[str, int] = {}
     for rule, (predicate, params) in warning_rules:
-        due = rule.due_sql()
+        due, due_day = rule.due_sql(), rule.due_day_sql()
         # Open while the same owner still faces the same due day; one lookup per open warning.
         closed += conn.execute(
             "UPDATE warnings SET closed_at = ? WHERE closed_at IS NULL AND rule = ?"
             " AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = warnings.customer_id"
             f" AND c.owner = warnings.owner AND {RECLAIMABLE} AND {predicate}"
-            f" AND date({due}, 'localtime') = warnings.due_day)",
+            f" AND {due_day} = warnings.due_day)",
             (as_of, rule.name, as_of, *params),
         ).rowcount
         counts[rule.name] = conn.execute(
             "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day, run_id,"
-            f" created_at) SELECT c.id, ?, c.owner, {due}, date({due}, 'localtime'), ?, ?"
+            f" created_at) SELECT c.id, ?, c.owner, {due}, {due_day}, ?, ?"
             f" FROM customers c WHERE {RECLAIMABLE} AND {predicate}",
             (rule.name, run_id, as_of, as_of, *params),
         ).rowcount
