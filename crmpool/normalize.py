@@ -69,12 +69,12 @@ def name_key(raw: str | None) -> str | None:
                 break  # perhaps "… Inc": the general road
             if last != "司":  # every Chinese suffix ends in 司
                 return text
-            for suffix in _CHINESE_SUFFIXES:
-                if text.endswith(suffix) and len(text) > len(suffix):
-                    text = text[: -len(suffix)]
-                    break
-            else:
+            # The longest suffix the name ends in, as the pattern's leftmost match would
+            # take; a name that is nothing but a legal form is kept whole, as there.
+            suffix = next((s for s in _CHINESE_SUFFIXES if text.endswith(s)), None)
+            if suffix is None or suffix == text:
                 return text
+            text = text[: -len(suffix)]
     return folded_name_key(text)
 
 
