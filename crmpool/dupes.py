@@ -10,6 +10,7 @@ import sqlite3
 # (key column, what to call it); columns come from this fixed list only.
 KEYS = (("phone_key", "phone"), ("email_key", "email"), ("company_id_key", "company_id"),
         ("name_key", "name"))
+KEY_COLUMNS = {column for column, _ in KEYS}
 CLUSTER_COLUMNS = ("same", "key", "count", "ids", "names", "owners")
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from crmpool import customer_rows
 from crmpool.choices import ON_DUPLICATE
 from crmpool.deals import to_cents
-from crmpool.dupes import find_new_duplicates
+from crmpool.dupes import KEY_COLUMNS, find_new_duplicates
 from crmpool.errors import InputError, UsageError
 from crmpool.fields import (
     CUSTOMER_FIELDS,
@@ -254,18 +254,22 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
         extra_sql = f"?{width}"
     sql = customer_rows.insert_sql(feed.layout, width, extra_sql, opts.owner is not None)
     feed.settings = customer_rows.settings(ctx)
-    with indexes_rebuilt(conn, "customers") if bulk else nullcontext():
+    with indexes_rebuilt(conn, "customers") if bulk else nullcontext() as dropped:
         _insert_each(conn, sql, feed, ctx, rejects)
-    lines = feed.lines
-    # Row ids run on from base without gaps (SQLite gives max(id) + 1): id - base indexes
-    # `lines`. Checked, because every message about a duplicate relies on it.
-    count, last = conn.execute("SELECT count(*), max(id) FROM customers WHERE id >= ?",
-                               (base,)).fetchone()
-    if count != len(lines) or (count and last != base + count - 1):
-        raise RuntimeError(f"import: {count} rows stored for {len(lines)} read")
-    if not count:
-        return
-    _settle_duplicates(conn, source, opts, summary, base, lines)
+        lines = feed.lines
+        # Row ids run on from base without gaps (SQLite gives max(id) + 1): id - base indexes
+        # `lines`. Checked, because every message about a duplicate relies on it.
+        count, last = conn.execute("SELECT count(*), max(id) FROM customers WHERE id >= ?",
+                                   (base,)).fetchone()
+        if count != len(lines) or (count and last != base + count - 1):
+            raise RuntimeError(f"import: {count} rows stored for {len(lines)} read")
+        if not count:
+            return
+        # Duplicates are found through the key indexes; the others are built after the
+        # duplicates are gone, so deleting them costs those indexes nothing.
+        if dropped:
+            dropped.build(within=KEY_COLUMNS)
+        _settle_duplicates(conn, source, opts, summary, base, lines)
     _send_over_cap_to_pool(conn, rules.limits, summary, base)
     conn.execute(
         "INSERT INTO events (customer_id, at, action, actor, to_owner, to_pool, reason)"

@@ -181,21 +181,39 @@ def _busy(exc: sqlite3.OperationalError) -> Exception:
     return exc
 
 
+class DroppedIndexes:
+    """A table's indexes, dropped for a bulk load; `build` puts some or all of them back."""
+
+    def __init__(self, conn: sqlite3.Connection, table: str) -> None:
+        self.conn = conn
+        self.pending: dict[str, tuple[str, set[str]]] = {}  # name -> (sql, its columns)
+        for name, sql in conn.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
+                " AND sql IS NOT NULL", (table,)).fetchall():
+            columns = {row[2] for row in conn.execute(f'PRAGMA index_info("{name}")')}
+            self.pending[name] = (sql, columns)
+            conn.execute(f'DROP INDEX "{name}"')
+
+    def build(self, within: set[str] | None = None) -> None:
+        """Build the dropped indexes whose columns all lie `within` (None: all of them)."""
+        for name, (sql, columns) in list(self.pending.items()):
+            if within is None or columns <= within:
+                self.conn.execute(sql)
+                del self.pending[name]
+
+
 @contextmanager
-def indexes_rebuilt(conn: sqlite3.Connection, table: str) -> Iterator[None]:
+def indexes_rebuilt(conn: sqlite3.Connection, table: str) -> Iterator[DroppedIndexes]:
     """Drop a table's indexes for a bulk load and build them again afterwards.
 
-    One sort per index is much faster than a million random index inserts. Inside the
-    caller's transaction, so a failure or a kill brings the indexes back with everything.
+    One sort per index is much faster than a million random index inserts. The caller may
+    build some early (those its later statements look up by); the rest are built on the way
+    out. Inside the caller's transaction, so a failure or a kill brings the indexes back with
+    everything.
     """
-    indexes = conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
-        " AND sql IS NOT NULL", (table,)).fetchall()
-    for name, _ in indexes:
-        conn.execute(f'DROP INDEX "{name}"')
-    yield
-    for _, sql in indexes:
-        conn.execute(sql)
+    dropped = DroppedIndexes(conn, table)
+    yield dropped
+    dropped.build()
 
 
 def backup(conn: sqlite3.Connection, target: str | os.PathLike[str]) -> Path:
