@@ -71,8 +71,12 @@ def name_key(raw: str | None) -> str | None:
                 return text
             # The longest suffix the name ends in, as the pattern's leftmost match would
             # take; a name that is nothing but a legal form is kept whole, as there.
-            suffix = next((s for s in _CHINESE_SUFFIXES if text.endswith(s)), None)
-            if suffix is None or suffix == text:
+            for suffix in _CHINESE_SUFFIXES:
+                if text.endswith(suffix):
+                    break
+            else:
+                return text
+            if suffix == text:
                 return text
             text = text[: -len(suffix)]
     return folded_name_key(text)
