@@ -134,7 +134,7 @@ def test_name_key_shortcut_matches_the_general_road(raw):
 
 
 KEY_TEXT = st.one_of(
-    MOBILE, st.text(alphabet="0123456789 +-()（）０８６abcXYZ@.é", max_size=16),
+    MOBILE, st.text(alphabet="0123456789 +-()（）０８６abcXYZ@.é\t\x1f", max_size=16),
     st.emails().map(lambda e: e.upper()))
 
 
