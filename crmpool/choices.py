@@ -12,6 +12,16 @@ IMPORT_KINDS = ("customers", "contacts", "deals")
 INPUT_FORMATS = ("csv", "tsv", "json", "jsonl")
 ENCODINGS = ("auto", "utf-8", "gb18030")
 ON_DUPLICATE = ("skip", "update", "fail")
-# A cell starting with one of these is a spreadsheet formula: exports put a ' before it and
-# imports take that ' away again.
-FORMULA_LEADERS = ("=", "+", "-", "@")
+# A cell starting with one of these is a spreadsheet formula (TAB and CR too: Excel skips
+# them and runs what follows): exports put a ' before it and imports take that ' away again.
+FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
+# The export also guards a cell that starts with the guard itself, so that import takes off
+# exactly what export put on (crmpool/fields.py `clean`).
+GUARD_LEADERS = (*FORMULA_LEADERS, "'")
+
+
+def needs_guard(text: str) -> bool:
+    """True for a cell that a spreadsheet would run (= + - @ TAB CR first), that starts with
+    the guard itself, or that import's trimming would change (space first or last)."""
+    return bool(text) and (text.startswith(GUARD_LEADERS) or text[0].isspace()
+                           or text[-1].isspace())

@@ -28,8 +28,6 @@ from crmpool.choices import (
     INPUT_FORMATS,
     ON_DUPLICATE,
     OUTPUT_FORMATS,
-    STAGES,
-    VIAS,
 )
 from crmpool.errors import CrmpoolError, UsageError, exit_code_for
 
@@ -57,8 +55,6 @@ def _choices(name: str, values: tuple[str, ...]) -> type[StrEnum]:
 
 
 Format = _choices("Format", OUTPUT_FORMATS)
-Via = _choices("Via", VIAS)
-Stage = _choices("Stage", STAGES)
 Kind = _choices("Kind", EXPORT_KINDS)
 OnDuplicate = _choices("OnDuplicate", ON_DUPLICATE)
 Encoding = _choices("Encoding", ENCODINGS)
@@ -66,11 +62,30 @@ InputFormat = _choices("InputFormat", INPUT_FORMATS)
 ImportKind = _choices("ImportKind", IMPORT_KINDS)
 
 
+def _checked(parse_name: str) -> Callable[[str], Any]:
+    """A Typer parser from crmpool.values (imported on use): a bad value is a usage error
+    naming the parameter, never a crash (SPEC: every value is checked at the door)."""
+
+    def parser(text: str) -> Any:
+        from crmpool import values
+
+        try:
+            return getattr(values, parse_name)(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return parser
+
+
 # Parameters declared once, reused by every command (STYLE: Typer apps done well).
 FormatOpt = Annotated[Format | None, typer.Option(
     "--format", "-f", help="table (default on a terminal), json, jsonl (default otherwise),"
     " csv or tsv.", show_default=False)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")]
+IdArg = Annotated[int, typer.Argument(help="Customer ID.", metavar="ID",
+                                      parser=_checked("parse_id"))]
+LimitOpt = Annotated[int | None, typer.Option(help="At most N rows.", metavar="N",
+                                              parser=_checked("parse_row_limit"))]
 IdsArg = Annotated[list[str], typer.Argument(
     help="Customer IDs; - reads them from stdin, one per line (an ID or JSON with an id).",
     show_default=False, metavar="ID...|-")]
@@ -133,7 +148,9 @@ def when(value: str | None, now: datetime, option: str) -> datetime | None:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    print(f"crmpool: {message}", file=sys.stderr)
+    from crmpool.output import printable
+
+    print(f"crmpool: {printable(message)}", file=sys.stderr)
     return typer.Exit(code)
 
 
@@ -146,7 +163,9 @@ def command(name: str | None = None, group: typer.Typer = app, **options: Any) -
             import sqlite3
 
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+                sys.stdout.flush()  # a full disk or a closed pipe is this command's error
+                return result
             except (typer.Exit, typer.Abort):
                 raise
             except BrokenPipeError:
@@ -156,12 +175,20 @@ def command(name: str | None = None, group: typer.Typer = app, **options: Any) -
                 raise typer.Exit(0) from None
             except CrmpoolError as exc:
                 raise _fail(str(exc), exit_code_for(exc)) from None
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise _fail(f"the database is busy ({exc}); try again", 5) from None
+            except sqlite3.Error as exc:
+                from crmpool.store import explain
+
+                known = explain(exc)
+                if known is None:
+                    raise _unexpected(exc) from None
+                raise _fail(str(known), exit_code_for(known)) from None
+            except OSError as exc:
+                import errno
+
+                if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS):
+                    # Where output goes (a file, /dev/full) could not take it.
+                    raise _fail(f"cannot write: {exc.strerror}", 5) from None
                 raise _unexpected(exc) from None
-            except sqlite3.DatabaseError as exc:
-                raise _fail(f"not a crmpool database, or damaged: {exc}", 5) from None
             except Exception as exc:  # a bug: say so, and hide the traceback unless asked
                 raise _unexpected(exc) from None
 
@@ -195,9 +222,13 @@ def session(ctx: typer.Context, fmt: Format | None = None,
     now = clock()
     conn = store.open_db(settings.db)
     try:
-        from crmpool.users import resolve_actor
+        from crmpool.users import resolve_actor, still_same
 
-        yield Session(conn, resolve_actor(conn, acting_name(settings)), now, out)
+        actor = resolve_actor(conn, acting_name(settings))
+        # Rights are read again inside every write transaction: a user deactivated or
+        # demoted while this command waited for the lock must not act with the old ones.
+        conn.begin_hooks.append(lambda c: still_same(c, actor))
+        yield Session(conn, actor, now, out)
     finally:
         conn.close()
 
@@ -223,12 +254,24 @@ def report(out: Any, outcomes: list) -> None:
 
 def read_text(path: str) -> tuple[str, str]:
     """A file's text, or stdin's for `-`, with the name to show in messages."""
-    if path == "-":
-        return sys.stdin.read(), "<stdin>"
+    from crmpool.errors import InputError
+
+    limit = 1 << 20  # a rules file is a page or two; a megabyte is surely a wrong file
     try:
-        return Path(path).read_text(encoding="utf-8-sig"), path
+        if path == "-":
+            data, name = sys.stdin.buffer.read(limit + 1), "<stdin>"
+        else:
+            with open(path, "rb") as file:
+                data, name = file.read(limit + 1), path
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise InputError(f"{name}: more than {limit:,} bytes; is this the right file?")
+    try:
+        return data.decode("utf-8-sig"), name
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(f"{name} line {line}: not UTF-8 text (save it as UTF-8)") from None
 
 
 def _version(value: bool) -> None:
@@ -294,7 +337,8 @@ def user_add(
     team: Annotated[str | None, typer.Option(help="Team name; managers manage their team.")]
     = None,
     cap: Annotated[int | None, typer.Option(
-        help="The most customers this user may own (default: the rules' cap).")] = None,
+        help="The most customers this user may own (default: the rules' cap).",
+        parser=_checked("parse_cap"))] = None,
     display: Annotated[str | None, typer.Option(help="Display name, e.g. 李雷.")] = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
@@ -315,7 +359,8 @@ def user_set(
     name: Annotated[str, typer.Argument(help="The user to change.")],
     role: Annotated[str | None, typer.Option(help="rep, manager or admin.")] = None,
     team: Annotated[str | None, typer.Option(help="Team name; \"\" for none.")] = None,
-    cap: Annotated[int | None, typer.Option(help="Their own cap.")] = None,
+    cap: Annotated[int | None, typer.Option(help="Their own cap.",
+                                            parser=_checked("parse_cap"))] = None,
     default_cap: Annotated[bool, typer.Option(
         "--default-cap", help="Drop their own cap; the rules' cap applies again.")] = False,
     display: Annotated[str | None, typer.Option(help="Display name.")] = None,
@@ -349,7 +394,7 @@ def user_list(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False
     with session(ctx, fmt, quiet) as s:
         limits = active_limits(s.conn)
         s.out.rows(list_users(s.conn, limits.cap, limits.cap_counts_won),
-                   ["name", "role", "team", "display", "active", "owned", "cap"])
+                   ["name", "role", "team", "display", "active", "owned", "counted", "cap"])
 
 
 @command("add", group=pool_app)
@@ -417,11 +462,12 @@ def list_(
     status: Annotated[str | None, typer.Option(
         help="active, won or invalid (default: all but invalid).")] = None,
     idle_over: Annotated[int | None, typer.Option(
-        help="Owned, with no contact or assignment for more than DAYS.", metavar="DAYS")]
+        help="Owned, with no contact or assignment for more than DAYS.", metavar="DAYS",
+        parser=_checked("parse_days"))]
     = None,
     frozen: Annotated[bool, typer.Option(help="Frozen now.")] = False,
     search: Annotated[str | None, typer.Option(help="Text in name, phone or e-mail.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most N rows.", metavar="N", min=1)] = None,
+    limit: LimitOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -441,7 +487,7 @@ def list_(
 
 
 @command()
-def show(ctx: typer.Context, customer_id: Annotated[int, typer.Argument(help="Customer ID.")],
+def show(ctx: typer.Context, customer_id: IdArg,
          fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """One customer with its contacts, deals and ownership history."""
     from crmpool.customers import show_customer
@@ -455,7 +501,9 @@ def show(ctx: typer.Context, customer_id: Annotated[int, typer.Argument(help="Cu
 def log_(
     ctx: typer.Context,
     ids: IdsArg,
-    via: Annotated[Via, typer.Option(help="How you were in touch.")] = Via.call,
+    via: Annotated[str, typer.Option(
+        help="How you were in touch: call, visit, email, message, meeting, other (or 电话,"
+        " 拜访, 微信 …).", parser=_checked("parse_via"))] = "call",
     note: Annotated[str | None, typer.Option(help="What was said.")] = None,
     at: Annotated[str | None, typer.Option(help=f"When it happened (default now): {WhenHelp}.")]
     = None,
@@ -470,7 +518,7 @@ def log_(
 
     customer_ids = parse_ids(ids)
     with session(ctx, fmt, quiet) as s:
-        outcomes = log_contact(s.conn, s.actor, customer_ids, s.now, via=via.value, note=note,
+        outcomes = log_contact(s.conn, s.actor, customer_ids, s.now, via=via, note=note,
                                at=when(at, s.now, "--at"), next_at=when(next_, s.now, "--next"))
     report(s.out, outcomes)
 
@@ -562,10 +610,11 @@ def unfreeze(ctx: typer.Context, ids: IdsArg, fmt: FormatOpt = None,
 @command()
 def deal(
     ctx: typer.Context,
-    customer_id: Annotated[int, typer.Argument(help="Customer ID.")],
+    customer_id: IdArg,
     amount: Annotated[str, typer.Option(help="Amount, e.g. 12000 or 12,000.50.",
                                         show_default=False)],
-    stage: Annotated[Stage, typer.Option(help="open, won or lost.")] = Stage.open,
+    stage: Annotated[str, typer.Option(help="open, won or lost (or 赢单, 输单 …).",
+                                       parser=_checked("parse_stage"))] = "open",
     at: Annotated[str | None, typer.Option(help=f"When (default now): {WhenHelp}.")] = None,
     note: Annotated[str | None, typer.Option(help="A note.")] = None,
     fmt: FormatOpt = None,
@@ -575,7 +624,7 @@ def deal(
     from crmpool.deals import record_deal
 
     with session(ctx, fmt, quiet) as s:
-        row = record_deal(s.conn, s.actor, customer_id, amount, s.now, stage=stage.value,
+        row = record_deal(s.conn, s.actor, customer_id, amount, s.now, stage=stage,
                           at=when(at, s.now, "--at"), note=note)
         s.out.rows([row])
 
@@ -598,7 +647,7 @@ def invalid(ctx: typer.Context, ids: IdsArg, reason: ReasonOpt, fmt: FormatOpt =
 
 @command()
 def history(ctx: typer.Context,
-            customer_id: Annotated[int, typer.Argument(help="Customer ID.")],
+            customer_id: IdArg,
             fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """The audit trail of one customer: every change of owner, pool, status or freeze."""
     from crmpool.audit import EVENT_COLUMNS
@@ -617,7 +666,7 @@ def events(
     action: Annotated[str | None, typer.Option(
         help="Only this action: claim, release, assign, reclaim, freeze, ...")] = None,
     user: Annotated[str | None, typer.Option(help="Done by, or to, this user.")] = None,
-    limit: Annotated[int | None, typer.Option(help="At most N rows.", metavar="N", min=1)] = None,
+    limit: LimitOpt = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -893,7 +942,7 @@ def render_sweep(out: Any, report: Any) -> None:
 
 
 @command()
-def why(ctx: typer.Context, customer_id: Annotated[int, typer.Argument(help="Customer ID.")],
+def why(ctx: typer.Context, customer_id: IdArg,
         fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Which rule will reclaim this customer, from which timestamp, on which day."""
     from crmpool.why import WHY_COLUMNS, WHY_TABLE_COLUMNS, explain
@@ -923,8 +972,7 @@ def warnings(
 
 @command()
 def runs(ctx: typer.Context,
-         limit: Annotated[int | None, typer.Option(
-             help="At most N runs.", metavar="N", min=1)] = None,
+         limit: LimitOpt = None,
          fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Past sweep runs, newest first."""
     from crmpool.sweep import list_runs
@@ -969,10 +1017,39 @@ def only(name: str) -> typer.Typer:
     return slim if (slim.registered_commands or slim.registered_groups) else app
 
 
+def _streams_that_never_fail() -> None:
+    # PYTHONIOENCODING=ascii, a C locale: text that the terminal cannot show is escaped,
+    # never a crash (JSON output escapes it properly itself, see output.py).
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def _misplaced_global(argv: list[str], name: str | None) -> str | None:
+    """A global option written after the command, which Click would call unknown."""
+    if name is None:
+        return None
+    after = argv[argv.index(name) + 1:]
+    for token in after:
+        if token == "--":
+            return None
+        option = token.split("=", 1)[0]
+        if option in GLOBAL_OPTIONS_WITH_VALUE:
+            return option
+    return None
+
+
 def main() -> None:
     """Console entry point."""
+    _streams_that_never_fail()
     argv = sys.argv[1:]
     name = invoked_command(argv)
+    misplaced = _misplaced_global(argv, name)
+    if misplaced:
+        print(f"crmpool: {misplaced} is a global option: put it before the command, as in"
+              f" `crmpool {misplaced} VALUE {name} ...`", file=sys.stderr)
+        sys.exit(2)
     if name is None and "--version" in argv and not {"-h", "--help"} & set(argv):
         print(f"crmpool {__version__}")  # answered before Typer builds any command
         return

@@ -14,8 +14,8 @@ import json
 import sqlite3
 from typing import NamedTuple
 
-from crmpool.choices import FORMULA_LEADERS
-from crmpool.fields import STATUS_WORDS, Layout, RowError, to_stored_time
+from crmpool.choices import needs_guard
+from crmpool.fields import STATUS_WORDS, Layout, RowError
 from crmpool.normalize import (
     company_id_key,
     company_id_key_sql,
@@ -27,6 +27,8 @@ from crmpool.normalize import (
     phone_key_sql,
     register_key_functions,
 )
+from crmpool.values import parse_status
+from crmpool.when import to_stored_time
 
 # Columns the INSERT fills, in order; `customer_values` gives each one's SQL.
 COLUMNS = ("name", "phone", "email", "company_id", "level", "region", "industry", "owner",
@@ -45,14 +47,33 @@ class Context(NamedTuple):
     pools: set[str]
     default_pool: str
     owner: str | None  # --owner: every row's owner
+    date_order: str | None = None  # --date-order, for 3/4/2018
+    freeze_until_most: str | None = None  # the latest freeze allowed (freeze_max_days)
 
 
 def prepare(conn: sqlite3.Connection, ctx: Context) -> None:
     """Register the SQL functions and fill the temp tables the INSERT reads."""
     register_key_functions(conn)
-    conn.create_function("crmpool_time", 1, _time, deterministic=True)
-    conn.create_function("crmpool_past", 2, _past, deterministic=True)
-    conn.create_function("crmpool_freeze", 2, _freeze, deterministic=True)
+    order = ctx.date_order
+
+    def time(text: str | None) -> str | None:
+        return None if text is None else to_stored_time(text, order)
+
+    def past(text: str | None, now: str) -> str | None:
+        value = time(text)
+        if value is not None and value > now:
+            raise ValueError(f"{text!r} is in the future")
+        return value
+
+    def freeze(text: str | None, now: str) -> str | None:
+        value = time(text)
+        if value is not None and ctx.freeze_until_most and value > ctx.freeze_until_most:
+            raise ValueError("past freeze_max_days")  # reference_row says why
+        return value if value is not None and value > now else None  # an ended freeze: none
+
+    conn.create_function("crmpool_time", 1, time, deterministic=True)
+    conn.create_function("crmpool_past", 2, past, deterministic=True)
+    conn.create_function("crmpool_freeze", 2, freeze, deterministic=True)
     conn.create_function("crmpool_refuse", 0, _refuse)
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_owners (name TEXT PRIMARY KEY)")
     conn.execute("DELETE FROM temp.import_owners")
@@ -106,15 +127,12 @@ def _cell_sql(position: int | None) -> str:
     return "NULL" if position is None else f"?{position}"
 
 
-# The export's formula guard, as the first two characters of a cell.
-GUARDED = frozenset("'" + leader for leader in FORMULA_LEADERS)
-
-
 def cleaned(values: list[str]) -> list[str | None]:
     """A row's cells as the INSERT takes them: fields.clean for a whole row of text at once.
     Done here, once per cell, because an SQL expression is evaluated again wherever the
     statement repeats it (a cell feeds its column, its key and its checks)."""
-    return [(v[1:] if v[:2] in GUARDED else v) or None for v in map(str.strip, values)]
+    return [v[1:] if v[:1] == "'" and needs_guard(v[1:]) else v.strip() or None
+            for v in values]
 
 
 def customer_values(layout: Layout, fixed_owner: bool, extra_sql: str, *, now: str,
@@ -144,7 +162,7 @@ def customer_values(layout: Layout, fixed_owner: bool, extra_sql: str, *, now: s
               else "NULL")
     # An unknown status word maps to NULL, which NOT NULL refuses: the row is explained.
     status = ("'active'" if not present("status") else
-              f"CASE coalesce(lower({cell['status']}), '')"
+              f"CASE coalesce(lower({cell['status']}), '') WHEN '' THEN 'active'"
               + "".join(f" WHEN '{word}' THEN '{status}'" for word, status in
                         STATUS_WORDS.items()) + " END")
     values = {field: cell[field] for field in ("name", *PLAIN_TEXT)}
@@ -175,24 +193,6 @@ def customer_values(layout: Layout, fixed_owner: bool, extra_sql: str, *, now: s
                            else "NULL"),
     }
     return values
-
-
-def _time(text: str | None) -> str | None:
-    return None if text is None else to_stored_time(text)
-
-
-def _past(text: str | None, now: str) -> str | None:
-    if text is None:
-        return None
-    value = to_stored_time(text)
-    if value > now:
-        raise ValueError(f"{text!r} is in the future")
-    return value
-
-
-def _freeze(text: str | None, now: str) -> str | None:
-    value = _time(text)
-    return value if value is not None and value > now else None  # an ended freeze is none
 
 
 def _refuse() -> None:
@@ -232,15 +232,18 @@ def reference_row(cells: dict, layout: Layout, ctx: Context, extra: str | None) 
     pool = get("pool") or ctx.default_pool
     if pool not in ctx.pools:
         raise RowError(layout.where("pool"), f"no pool named {pool!r}")
-    status_text = (get("status") or "").lower()
-    status = STATUS_WORDS.get(status_text)
-    if status is None:
-        raise RowError(layout.where("status"),
-                       f"{status_text!r} is not a status (active, won, invalid)")
+    try:
+        status = parse_status(get("status"))
+    except ValueError as exc:
+        raise RowError(layout.where("status"), str(exc)) from None
     now = ctx.now
     last_contact = layout.parse_time(cells, "last_contact_at", now)
     assigned = layout.parse_time(cells, "assigned_at", now)
     frozen = layout.parse_time(cells, "frozen_until", now, past=False)
+    if frozen is not None and ctx.freeze_until_most and frozen > ctx.freeze_until_most:
+        raise RowError(layout.where("frozen_until"),
+                       f"{get('frozen_until')!r} is past the longest freeze allowed"
+                       f" (freeze_max_days: until {ctx.freeze_until_most} at the latest)")
     if frozen is not None and frozen <= now:
         frozen = None
     phone, email, company_id = get("phone"), get("email"), get("company_id")

@@ -16,7 +16,7 @@ from crmpool.policy import check_cap, load_customer, manages, require_access
 from crmpool.pools import DEFAULT_POOL, require_pool
 from crmpool.ruleset import active_limits
 from crmpool.store import transaction
-from crmpool.users import User, get_user
+from crmpool.users import User, get_user, require_role
 from crmpool.when import stored
 
 # What `list` and `show` print, in order; JSON keys are these column names.
@@ -93,6 +93,8 @@ def add_customer(conn: sqlite3.Connection, actor: User, now: datetime, name: str
         raise UsageError("give --owner or --pool, not both")
     with transaction(conn):
         if pool:
+            require_role(actor, "manager", "admin",
+                         to="add customers to a pool (a rep adds customers for themselves)")
             require_pool(conn, pool)
         else:
             owner = owner or actor.name

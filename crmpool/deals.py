@@ -4,31 +4,14 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 
 from crmpool import audit
-from crmpool.choices import STAGES
 from crmpool.errors import InputError, Refused, UsageError
 from crmpool.policy import load_customer, require_access
 from crmpool.store import transaction
 from crmpool.users import User
+from crmpool.values import parse_amount, parse_stage
 from crmpool.when import stored
-
-
-def to_cents(text: str) -> int:
-    """An amount such as `12,000.50` or `¥3000` as integer cents; never through a float."""
-    cleaned = str(text).strip().replace(",", "").replace("¥", "").replace("￥", "").replace("$", "")
-    try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not an amount") from None
-    if not amount.is_finite():
-        raise ValueError(f"{text!r} is not an amount")
-    if amount < 0:
-        raise ValueError(f"{text!r} is negative")
-    if amount != amount.quantize(Decimal("0.01")):
-        raise ValueError(f"{text!r} has more than two decimal places")
-    return int(amount * 100)
 
 
 def from_cents(cents: int | None) -> str | None:
@@ -44,12 +27,13 @@ def record_deal(conn: sqlite3.Connection, actor: User, customer_id: int, amount:
                 note: str | None = None) -> dict:
     """Record a deal for a customer its owner, their manager or an admin may act on."""
     try:
-        cents = to_cents(amount)
+        cents = parse_amount(amount)
     except ValueError as exc:
         raise UsageError(f"--amount: {exc}") from None
-    stage = stage.lower()
-    if stage not in STAGES:
-        raise UsageError(f"--stage must be one of {', '.join(STAGES)}")
+    try:
+        stage = parse_stage(stage)
+    except ValueError as exc:
+        raise UsageError(f"--stage: {exc}") from None
     at = at or now
     if at > now and stage != "open":
         raise InputError("--at is in the future: a deal is won or lost once it has happened")

@@ -3,19 +3,18 @@ how one raw cell becomes a stored value (text, time, amount) or a RowError namin
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
-from functools import lru_cache
-
-from crmpool.choices import FORMULA_LEADERS
-from crmpool.when import STORED_FORMAT
+from crmpool import values
+from crmpool.choices import needs_guard
+from crmpool.when import BadWhen, to_stored_time
 
 CUSTOMER_FIELDS = ("name", "phone", "email", "company_id", "level", "region", "industry",
                    "owner", "pool", "status", "assigned_at", "last_contact_at",
                    "next_contact_at", "frozen_until", "freeze_reason", "won_at",
                    "invalid_reason", "created_at", "extra")
-CONTACT_FIELDS = ("customer_id", "customer", "phone", "at", "via", "note", "user", "next_at")
-DEAL_FIELDS = ("customer_id", "customer", "phone", "amount", "stage", "at", "user", "note")
+CONTACT_FIELDS = ("customer_id", "customer", "phone", "at", "via", "note", "user", "next_at",
+                  "external_id")
+DEAL_FIELDS = ("customer_id", "customer", "phone", "amount", "stage", "at", "user", "note",
+               "external_id")
 KIND_FIELDS = {"customers": CUSTOMER_FIELDS, "contacts": CONTACT_FIELDS, "deals": DEAL_FIELDS}
 # Columns crmpool wrote itself and never imports (ids belong to the database).
 IGNORED = {"id", "crmpool_line", "crmpool_reason"}
@@ -49,7 +48,8 @@ ALIASES: dict[str, dict[str, str]] = {
         "客户": "customer", "公司名称": "customer", "customer_name": "customer",
         "跟进时间": "at", "时间": "at", "date": "at", "跟进方式": "via", "方式": "via",
         "跟进内容": "note", "内容": "note", "跟进人": "user", "下次跟进时间": "next_at",
-        "sales_agent": "user",
+        "sales_agent": "user", "contacted_at": "at", "跟进日期": "at", "日期": "at",
+        "跟进记录编号": "external_id", "contact_id": "external_id", "编号": "external_id",
     },
     "deals": _COMMON | {
         "客户id": "customer_id", "客户编号": "customer_id", "客户名称": "customer",
@@ -58,18 +58,14 @@ ALIASES: dict[str, dict[str, str]] = {
         "合同金额": "amount", "close_value": "amount", "value": "amount",
         "阶段": "stage", "状态": "stage", "deal_stage": "stage", "成交时间": "at",
         "日期": "at", "close_date": "at", "签单人": "user", "sales_agent": "user",
+        "时间": "at", "date": "at", "closed_at": "at", "成交日期": "at", "签单日期": "at",
+        "签约日期": "at", "deal_date": "at", "won_at": "at",
+        "合同编号": "external_id", "订单编号": "external_id", "编号": "external_id",
+        "deal_id": "external_id", "opportunity_id": "external_id", "order_id": "external_id",
     },
 }
-STATUS_WORDS = {"active": "active", "won": "won", "invalid": "invalid", "": "active",
-                "正常": "active", "未成交": "active", "已成交": "won", "成交": "won",
-                "无效": "invalid"}
-VIA_WORDS = {"call": "call", "visit": "visit", "email": "email", "message": "message",
-             "meeting": "meeting", "other": "other", "电话": "call", "拜访": "visit",
-             "上门": "visit", "邮件": "email", "短信": "message", "微信": "message",
-             "消息": "message", "会议": "meeting", "其他": "other", "": "other"}
-STAGE_WORDS = {"open": "open", "won": "won", "lost": "lost", "进行中": "open", "跟进中": "open",
-               "赢单": "won", "成交": "won", "已成交": "won", "输单": "lost", "丢单": "lost",
-               "engaging": "open", "prospecting": "open"}
+# The words each kind of value accepts live with their parsers (crmpool/values.py).
+STATUS_WORDS, VIA_WORDS, STAGE_WORDS = values.STATUS_WORDS, values.VIA_WORDS, values.STAGE_WORDS
 
 
 class RowError(ValueError):
@@ -108,45 +104,30 @@ def resolve_headers(kind: str, headers: list[str], mapping: dict[str, str]
 
 
 def clean(value: object) -> str | None:
-    """A cell as trimmed text (None when empty), with the export formula guard undone."""
+    """A CSV or TSV cell as stored: the export's guard taken off exactly (the rest kept as it
+    is), else trimmed; None when empty."""
     if value is None:
         return None
     text = value if isinstance(value, str) else str(value)
-    text = text.strip()
-    if not text:
-        return None
-    if text[0] == "'" and text[1:2] in FORMULA_LEADERS:
+    if text[:1] == "'" and needs_guard(text[1:]):
         return text[1:]
-    return text
+    return text.strip() or None
 
 
-_DATE = re.compile(
-    r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?"
-    r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
-)
+def clean_json(value: object) -> str | None:
+    """A JSON value as stored: strings exactly as they are (JSON needs no guard), numbers as
+    written, arrays and objects as JSON text; None for null and ""."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        import json
 
-
-@lru_cache(maxsize=1 << 16)
-def to_stored_time(text: str) -> str:
-    """An import cell's time as stored UTC text; naive times are local time.
-
-    Cached: exports and spreadsheets repeat the same times over and over.
-    """
-    if len(text) == 20 and text[-1] == "Z" and text[10] == "T":
-        datetime.strptime(text, STORED_FORMAT)  # already in storage form: only validate
-        return text
-    match = _DATE.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a date or time (use 2026-03-05 or"
-                         " 2026-03-05 09:30)")
-    year, month, day, hour, minute, second, zone = match.groups()
-    moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
-                      int(second or 0))
-    if zone:
-        moment = datetime.fromisoformat(moment.isoformat() + ("+00:00" if zone == "Z" else zone))
-    else:
-        moment = moment.astimezone()
-    return moment.astimezone(UTC).strftime(STORED_FORMAT)
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 class Layout:
@@ -155,8 +136,11 @@ class Layout:
     Worked out once per file (per key set for JSON), so the per-row pass only looks up.
     """
 
-    def __init__(self, kind: str, headers: list[str], mapping: dict[str, str]) -> None:
+    def __init__(self, kind: str, headers: list[str], mapping: dict[str, str],
+                 date_order: str | None = None, json: bool = False) -> None:
         resolved, self.extra = resolve_headers(kind, headers, mapping)
+        self.date_order = date_order
+        self.json = json
         self.headers = headers
         self.column = {field: header for header, field in resolved.items()}
         # 1-based positions, as SQL parameters number them (a repeated header: its first).
@@ -168,18 +152,11 @@ class Layout:
         return self.column.get(field_name, field_name)
 
     def cells(self, record: dict) -> dict[str, str | None]:
-        """Every known field of one record, cleaned, in one pass."""
-        cells: dict[str, str | None] = {}
-        for field_name, header in self.column.items():
-            value = record.get(header)
-            if value.__class__ is str:  # the common case, inlined: this runs per cell
-                value = value.strip() or None
-                if value is not None and value[0] == "'":
-                    value = clean(value)
-            elif value is not None:
-                value = clean(value)
-            cells[field_name] = value
-        return cells
+        """Every known field of one record, cleaned, in one pass (JSON records have their
+        own rule: `clean_json`)."""
+        cleaner = clean_json if self.json else clean
+        return {field_name: cleaner(record.get(header))
+                for field_name, header in self.column.items()}
 
     def parse_time(self, cells: dict, field_name: str, now_text: str, *,
                    past: bool = True) -> str | None:
@@ -188,11 +165,9 @@ class Layout:
         if text is None:
             return None
         try:
-            value = to_stored_time(text)
-        except ValueError as exc:
-            message = (str(exc) if "is not a date" in str(exc)
-                       else f"{text!r} is not a valid date")
-            raise RowError(self.where(field_name), message) from None
+            value = to_stored_time(text, self.date_order)
+        except BadWhen as exc:
+            raise RowError(self.where(field_name), str(exc)) from None
         if past and value > now_text:
             raise RowError(self.where(field_name), f"{text!r} is in the future")
         return value

@@ -8,22 +8,52 @@ from collections.abc import Sequence
 from typing import IO
 
 from crmpool.errors import InputError, UsageError
+from crmpool.values import MAX_ID, parse_id
+
+MAX_LINE = 1 << 16  # a stdin line holding one ID, or one JSON object with an id
 
 
-def _from_line(line: str, number: int) -> int | None:
+def _json_id(value: object) -> bool:
+    # bool is an int in Python; `true` is not customer 1.
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+def _from_line(line: str, number: int) -> list[int]:
     text = line.strip()
     if not text:
-        return None
-    if text.isdigit():
-        return int(text)
+        return []
+    if text[0] != "{":
+        try:
+            return [parse_id(text)]
+        except ValueError as exc:
+            raise InputError(f"stdin line {number}: {exc}") from None
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         value = None
-    if isinstance(value, dict) and isinstance(value.get("id"), int) and value["id"] > 0:
-        return value["id"]
+    if isinstance(value, dict):
+        if "id" in value and _json_id(value["id"]):
+            return [value["id"]]
+        ids = value.get("ids")  # `crmpool dupes` rows name a cluster's customers
+        if "id" not in value and isinstance(ids, list) and ids and all(map(_json_id, ids)):
+            return list(ids)
     raise InputError(f"stdin line {number}: expected a customer ID or a JSON object with an"
-                     f" \"id\", got {text[:60]!r}")
+                     f" \"id\" (1 to {MAX_ID}), got {text[:60]!r}")
+
+
+def _lines(stream: IO[str]):
+    number = 0
+    while True:
+        try:
+            line = stream.readline(MAX_LINE + 1)
+        except UnicodeDecodeError:
+            raise InputError(f"stdin line {number + 1}: not UTF-8 text") from None
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE and not line.endswith("\n"):
+            raise InputError(f"stdin line {number}: longer than {MAX_LINE:,} characters")
+        yield number, line
 
 
 def parse_ids(args: Sequence[str], stdin: IO[str] | None = None) -> list[int]:
@@ -33,13 +63,11 @@ def parse_ids(args: Sequence[str], stdin: IO[str] | None = None) -> list[int]:
     ids: list[int] = []
     for arg in args:
         if arg == "-":
-            stream = stdin or sys.stdin
-            for number, line in enumerate(stream, start=1):
-                value = _from_line(line, number)
-                if value is not None:
-                    ids.append(value)
-        elif arg.isdigit() and int(arg) > 0:
-            ids.append(int(arg))
+            for number, line in _lines(stdin or sys.stdin):
+                ids.extend(_from_line(line, number))
         else:
-            raise UsageError(f"{arg!r} is not a customer ID (a positive whole number, or -)")
+            try:
+                ids.append(parse_id(arg))
+            except ValueError as exc:
+                raise UsageError(f"{exc}, or - to read IDs from stdin") from None
     return ids

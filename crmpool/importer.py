@@ -22,19 +22,15 @@ from pathlib import Path
 
 from crmpool import customer_rows
 from crmpool.choices import ON_DUPLICATE
-from crmpool.deals import to_cents
 from crmpool.dupes import KEY_COLUMNS, find_new_duplicates
 from crmpool.errors import InputError, UsageError
 from crmpool.fields import (
     CUSTOMER_FIELDS,
     KIND_FIELDS,
-    STAGE_WORDS,
-    VIA_WORDS,
     Layout,
     RowError,
-    clean,
+    clean_json,
 )
-from crmpool.normalize import name_key, phone_key
 from crmpool.pools import DEFAULT_POOL, pool_names, require_pool
 from crmpool.rules import RECLAIMABLE_SQL
 from crmpool.ruleset import active_rules
@@ -67,6 +63,7 @@ class ImportOptions:
     pool: str | None = None
     dry_run: bool = False
     skip_bad: str | None = None
+    date_order: str | None = None  # ymd, dmy or mdy: how to read 3/4/2018
 
 
 @dataclass
@@ -139,15 +136,16 @@ class _Layouts:
     """The header layouts of one file, worked out once each: the header's, or one per key
     set of JSON objects. Each new layout's extra columns are named in the summary."""
 
-    def __init__(self, opts: ImportOptions, summary: ImportSummary) -> None:
-        self.opts, self.summary = opts, summary
+    def __init__(self, opts: ImportOptions, summary: ImportSummary, json: bool) -> None:
+        self.opts, self.summary, self.json = opts, summary, json
         self.known: dict[tuple, Layout] = {}
 
     def of(self, headers: list[str] | tuple[str, ...]) -> Layout:
         key = tuple(headers)
         layout = self.known.get(key)
         if layout is None:
-            layout = self.known[key] = Layout(self.opts.kind, list(key), self.opts.mapping)
+            layout = self.known[key] = Layout(self.opts.kind, list(key), self.opts.mapping,
+                                              self.opts.date_order, self.json)
             self.summary.extra_columns += [k for k in layout.extra
                                            if k not in self.summary.extra_columns]
         return layout
@@ -156,7 +154,7 @@ class _Layouts:
 def _rows(source: Source, opts: ImportOptions, convert: Callable[[dict, Layout], tuple],
           rejects: _Rejects, summary: ImportSummary, lines: array) -> Iterator[tuple]:
     headers, records = read_records(source)
-    layouts = _Layouts(opts, summary)
+    layouts = _Layouts(opts, summary, json=not headers)
     layout = layouts.of(headers) if headers else None
     for line, record in records:
         summary.read += 1
@@ -205,17 +203,6 @@ def import_file(conn: sqlite3.Connection, actor: User, source: Source, opts: Imp
     if rejects:
         rejects.finish(keep=not opts.dry_run)
     return summary
-
-
-def _chunks(rows: Iterator[tuple], size: int) -> Iterator[list[tuple]]:
-    chunk: list[tuple] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
@@ -303,10 +290,10 @@ class _CustomerFeed:
         self.lines = array("q")
         self.current: tuple[int, list | dict] = (0, {})
         self.settings: list = []  # bound after each row's cells (customer_rows.settings)
-        self.layouts = _Layouts(opts, summary)
+        self.layouts = _Layouts(opts, summary, json=not headers)
         # JSON rows are laid out in JSON_FIELDS order, so that is the INSERT's layout.
         self.layout = (self.layouts.of(headers) if headers
-                       else Layout(opts.kind, list(JSON_FIELDS), {}))
+                       else Layout(opts.kind, list(JSON_FIELDS), {}, opts.date_order, True))
         if "name" not in self.layout.column:
             raise InputError(f"{source.name}: no name column (name, 客户名称, 公司名称, …;"
                              " or --map YOURS=name); every customer needs a name")
@@ -328,8 +315,9 @@ class _CustomerFeed:
     def _json_row(self, record: dict) -> list:
         layout = self.layouts.of(record.keys())
         raw = {f: record.get(header) for f, header in layout.column.items()}
-        return [*(clean(raw.get(f)) for f in JSON_FIELDS),
-                customer_rows.merge_extra(clean(raw.get("extra")), layout.extras(record))]
+        return [*(clean_json(raw.get(f)) for f in JSON_FIELDS),
+                customer_rows.merge_extra(clean_json(raw.get("extra")),
+                                          layout.extras(record))]
 
     def explain(self, record: list | dict, ctx: customer_rows.Context
                 ) -> tuple[RowError | None, dict]:
@@ -483,115 +471,14 @@ def _would_reclaim(conn: sqlite3.Connection, rules, now: datetime, base: int) ->
 def _import_activity(conn: sqlite3.Connection, actor: User, source: Source,
                      opts: ImportOptions, now: datetime, summary: ImportSummary,
                      rejects: _Rejects, progress) -> None:
-    """Contacts or deals: staged, their customers resolved in SQL, then inserted at once."""
-    now_text = stored(now)
-    deals = opts.kind == "deals"
-    conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_activity (line INTEGER, cid INTEGER,"
-                 " customer TEXT, ckey TEXT, pkey TEXT, at TEXT, kind TEXT, amount INTEGER,"
-                 " note TEXT, user TEXT, next_at TEXT)")
-    conn.execute("DELETE FROM temp.import_activity")
+    """Contacts or deals (crmpool/activity_import.py)."""
+    from crmpool import activity_import
+
+    users = {row[0] for row in conn.execute("SELECT name FROM users")}
+    convert = activity_import.converter(opts.kind, actor.name, users, stored(now))
     lines = array("q")
-
-    def convert(record: dict, f: Layout) -> tuple:
-        cell = f.cells(record)
-        get = cell.get
-        raw_id = get("customer_id")
-        customer, phone = get("customer"), get("phone")
-        if raw_id is None and customer is None and phone is None:
-            raise RowError(f.where("customer"),
-                           "say which customer: customer_id, customer (name) or phone")
-        if raw_id is not None and not raw_id.isdigit():
-            raise RowError(f.where("customer_id"), f"{raw_id!r} is not an id")
-        at = f.parse_time(cell, "at", now_text)
-        if deals:
-            stage_text = (get("stage") or "open").lower()
-            kind = STAGE_WORDS.get(stage_text)
-            if kind is None:
-                raise RowError(f.where("stage"),
-                               f"{stage_text!r} is not a stage (open, won, lost)")
-            amount_text = get("amount")
-            if amount_text is None and kind != "open":
-                raise RowError(f.where("amount"), "a won or lost deal needs an amount")
-            amount_text = amount_text or "0"  # an open deal often has no figure yet
-            try:
-                amount = to_cents(amount_text)
-            except ValueError as exc:
-                raise RowError(f.where("amount"), str(exc)) from None
-            next_at = None
-        else:
-            via_text = (get("via") or "").lower()
-            kind = VIA_WORDS.get(via_text)
-            if kind is None:
-                raise RowError(f.where("via"), f"{via_text!r} is not a way of"
-                               " contact (call, visit, email, message, meeting, other)")
-            amount = None
-            next_at = f.parse_time(cell, "next_at", now_text, past=False)
-        return (raw_id and int(raw_id), customer, name_key(customer), phone_key(phone),
-                at or now_text, kind, amount, get("note"),
-                get("user") or actor.name, next_at)
-
     rows = _rows(source, opts, convert, rejects, summary, lines)
-    for chunk in _chunks(rows, CHUNK):
-        start = len(lines) - len(chunk)
-        conn.executemany(
-            "INSERT INTO temp.import_activity VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(lines[start + i], *row) for i, row in enumerate(chunk)],
-        )
-        if progress:
-            progress(source.bytes_read(), source.size)
-    # Resolve each row's customer: by id, else by phone, else by name; it must be one.
-    conn.execute(
-        """UPDATE temp.import_activity SET cid = coalesce(
-               (SELECT id FROM customers c WHERE c.id = import_activity.cid),
-               CASE WHEN cid IS NULL THEN coalesce(
-                   (SELECT CASE WHEN count(*) = 1 THEN min(id) END FROM customers c
-                      WHERE c.phone_key = import_activity.pkey),
-                   (SELECT CASE WHEN count(*) = 1 THEN min(id) END FROM customers c
-                      WHERE c.name_key = import_activity.ckey)) END,
-               -1)"""
-    )
-    missing = conn.execute(
-        "SELECT line, customer FROM temp.import_activity WHERE cid = -1 ORDER BY line LIMIT 1"
-    ).fetchone()
-    if missing:
-        count = conn.execute(
-            "SELECT count(*) FROM temp.import_activity WHERE cid = -1").fetchone()[0]
-        raise InputError(f"{source.name} line {missing[0]}: no single customer matches"
-                         f" ({missing[1] or 'by id or phone'}); {count} row(s) unmatched,"
-                         " nothing imported")
-    if deals:
-        summary.inserted = conn.execute(
-            "INSERT INTO deals (customer_id, amount_cents, stage, at, user, note, created_at)"
-            " SELECT cid, amount, kind, at, user, note, ? FROM temp.import_activity"
-            " ORDER BY line", (now_text,)).rowcount
-        won = conn.execute(
-            "SELECT cid, max(at) AS won_at FROM temp.import_activity WHERE kind = 'won'"
-            " GROUP BY cid").fetchall()
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_won (cid INTEGER PRIMARY KEY,"
-                     " won_at TEXT)")
-        conn.execute("DELETE FROM temp.import_won")
-        conn.executemany("INSERT INTO temp.import_won VALUES (?, ?)", [tuple(r) for r in won])
-        conn.execute(
-            "INSERT INTO events (customer_id, at, action, actor, from_owner, to_owner, reason)"
-            " SELECT c.id, ?, 'won', ?, c.owner, c.owner, ? FROM customers c"
-            " JOIN temp.import_won w ON w.cid = c.id WHERE c.status = 'active'",
-            (now_text, actor.name, f"won deal imported from {source.name}"),
-        )
-        conn.execute(
-            "UPDATE customers SET won_at = max(coalesce(customers.won_at, ''), w.won_at),"
-            " status = CASE customers.status WHEN 'active' THEN 'won' ELSE customers.status END"
-            " FROM temp.import_won w WHERE w.cid = customers.id"
-        )
-    else:
-        summary.inserted = conn.execute(
-            "INSERT INTO contacts (customer_id, at, via, note, user, next_at, created_at)"
-            " SELECT cid, at, kind, note, user, next_at, ? FROM temp.import_activity"
-            " ORDER BY line", (now_text,)).rowcount
-        conn.execute(
-            "UPDATE customers SET"
-            " last_contact_at = max(coalesce(customers.last_contact_at, ''), a.at),"
-            " next_contact_at = coalesce(a.next_at, customers.next_contact_at)"
-            " FROM (SELECT cid, max(at) AS at, max(next_at) AS next_at"
-            "       FROM temp.import_activity GROUP BY cid) a WHERE a.cid = customers.id"
-        )
-    conn.execute("DELETE FROM temp.import_activity")
+    activity_import.load(conn, actor.name, source.name, opts.kind, opts.on_duplicate, rows,
+                         lines, now, summary,
+                         (lambda: progress(source.bytes_read(), source.size)) if progress
+                         else None)

@@ -43,6 +43,28 @@ def rewrite_check(table: str, old: str, new: str) -> Callable[[sqlite3.Connectio
     return step
 
 
+def rebuild_warnings(conn: sqlite3.Connection) -> None:
+    """Warnings without the table-wide UNIQUE, plus the run that closed each one."""
+    conn.execute("""CREATE TABLE warnings_rebuilt (
+                id INTEGER PRIMARY KEY,
+                customer_id INTEGER NOT NULL REFERENCES customers (id),
+                rule TEXT NOT NULL,
+                owner TEXT NOT NULL,
+                due_at TEXT NOT NULL,
+                due_day TEXT NOT NULL,
+                run_id INTEGER REFERENCES runs (id),
+                created_at TEXT NOT NULL,
+                closed_at TEXT,
+                closed_run_id INTEGER REFERENCES runs (id)
+            )""")
+    conn.execute("INSERT INTO warnings_rebuilt (id, customer_id, rule, owner, due_at, due_day,"
+                 " run_id, created_at, closed_at) SELECT id, customer_id, rule, owner, due_at,"
+                 " due_day, run_id, created_at, closed_at FROM warnings")
+    conn.execute("DROP TABLE warnings")
+    conn.execute("ALTER TABLE warnings_rebuilt RENAME TO warnings")
+    conn.execute("CREATE INDEX warnings_open ON warnings (owner) WHERE closed_at IS NULL")
+
+
 MIGRATIONS: list[tuple[str, list[Step]]] = [
     (
         "core schema",
@@ -192,6 +214,31 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
                           " OR via = 'meeting' OR via = 'other'"),
             rewrite_check("deals", "stage IN ('open', 'won', 'lost')",
                           "stage = 'open' OR stage = 'won' OR stage = 'lost'"),
+        ],
+    ),
+    # Undo of a sweep run needs what each change replaced; a warning is one episode, so a
+    # closed one stays closed and its condition holding again opens a new one (only open
+    # warnings are unique); imported deals and contacts remember the old CRM's ids.
+    (
+        "undo, warning episodes, external ids",
+        [
+            "ALTER TABLE events ADD COLUMN from_assigned_at TEXT",
+            "ALTER TABLE events ADD COLUMN from_frozen_until TEXT",
+            "ALTER TABLE events ADD COLUMN from_freeze_reason TEXT",
+            "ALTER TABLE runs ADD COLUMN undone_at TEXT",
+            "ALTER TABLE runs ADD COLUMN undone_by TEXT",
+            rebuild_warnings,
+            "CREATE UNIQUE INDEX warnings_episode ON warnings (customer_id, rule, due_day)"
+            " WHERE closed_at IS NULL",
+            "CREATE INDEX warnings_run ON warnings (run_id)",
+            "CREATE INDEX warnings_closed_run ON warnings (closed_run_id)"
+            " WHERE closed_run_id IS NOT NULL",
+            "CREATE INDEX events_run ON events (run_id) WHERE run_id IS NOT NULL",
+            "ALTER TABLE deals ADD COLUMN external_id TEXT",
+            "ALTER TABLE contacts ADD COLUMN external_id TEXT",
+            "CREATE INDEX deals_external_id ON deals (external_id) WHERE external_id IS NOT NULL",
+            "CREATE INDEX contacts_external_id ON contacts (external_id)"
+            " WHERE external_id IS NOT NULL",
         ],
     ),
 ]

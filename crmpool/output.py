@@ -11,16 +11,38 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
-from crmpool.choices import FORMULA_LEADERS
 from crmpool.choices import OUTPUT_FORMATS as FORMATS  # noqa: F401
+from crmpool.choices import needs_guard
 from crmpool.when import local_display
 
 
 def guard_formula(value: Any) -> Any:
-    """Neutralise spreadsheet formulas: a text cell starting = + - @ gets a leading '."""
-    if isinstance(value, str) and value.startswith(FORMULA_LEADERS):
+    """Neutralise spreadsheet formulas with a leading ', which import takes off again, so
+    export → import is exact (crmpool/fields.py `clean`)."""
+    if isinstance(value, str) and needs_guard(value):
         return "'" + value
     return value
+
+
+# Control characters (C0, DEL, C1) would move the cursor or recolour the terminal when a
+# name from an imported file is printed; people see them as \x1b-style escapes instead.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROLS_IN_MESSAGES = {k: v for k, v in _CONTROLS.items() if k not in (0x09, 0x0A)}
+
+
+def printable(text: str, *, newlines: bool = True) -> str:
+    """Text safe for a terminal: control characters shown as escapes (line breaks kept in
+    messages, escaped in table cells)."""
+    return text.translate(_CONTROLS_IN_MESSAGES if newlines else _CONTROLS)
+
+
+def tsv_escape(text: str) -> str:
+    """A TSV field as PostgreSQL's text format writes it: TAB, LF, CR and backslash escaped,
+    so every line is one record and every tab a column break (cut and awk work)."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return (text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+                .replace("\r", "\\r"))
+    return text
 
 
 def _is_time_column(column: str) -> bool:
@@ -28,6 +50,10 @@ def _is_time_column(column: str) -> bool:
 
 
 def _cell(value: Any) -> Any:
+    """A value as one CSV/TSV cell: arrays and objects as JSON text, booleans as JSON's
+    true/false, None as an empty cell (README: "CSV and TSV")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False)
     return value
@@ -44,6 +70,12 @@ class Output:
             fmt = "table" if self.out.isatty() else "jsonl"
         self.format = fmt
         self.quiet = quiet
+        # JSON escapes what the output's encoding cannot hold (PYTHONIOENCODING=ascii).
+        try:
+            "中文".encode(getattr(self.out, "encoding", None) or "utf-8")
+            self.ascii = False
+        except (UnicodeEncodeError, LookupError):
+            self.ascii = True
 
     @property
     def for_people(self) -> bool:
@@ -52,11 +84,11 @@ class Output:
     def say(self, text: str) -> None:
         """A message for people, on stderr; silent with -q."""
         if not self.quiet:
-            print(text, file=self.err)
+            print(printable(text), file=self.err)
 
     def error(self, text: str) -> None:
         """A failure, on stderr, always."""
-        print(f"crmpool: {text}", file=self.err)
+        print(f"crmpool: {printable(text)}", file=self.err)
 
     def rows(self, rows: Iterable[dict], columns: Sequence[str] | None = None,
              title: str | None = None, for_people: Sequence[str] | None = None) -> int:
@@ -76,7 +108,7 @@ class Output:
         if self.quiet:
             return
         if self.format == "json":
-            print(json.dumps(obj, ensure_ascii=False, indent=2), file=self.out)
+            print(json.dumps(obj, ensure_ascii=self.ascii, indent=2), file=self.out)
         elif self.format == "table":
             self._write_record_table(obj, title)
         else:
@@ -91,7 +123,7 @@ class Output:
     def _write_jsonl(self, rows, columns, title) -> int:
         count = 0
         for row in rows:
-            print(json.dumps(row, ensure_ascii=False), file=self.out)
+            print(json.dumps(row, ensure_ascii=self.ascii), file=self.out)
             count += 1
         return count
 
@@ -100,28 +132,43 @@ class Output:
         self.out.write("[")
         for row in rows:
             self.out.write(",\n " if count else "\n ")
-            self.out.write(json.dumps(row, ensure_ascii=False))
+            self.out.write(json.dumps(row, ensure_ascii=self.ascii))
             count += 1
         self.out.write("\n]\n" if count else "]\n")
         return count
 
-    def _write_delimited(self, rows, columns, delimiter: str) -> int:
+    def _write_csv(self, rows, columns, title) -> int:
         import csv
 
         first, columns = self._first(rows, columns)
-        writer = csv.writer(self.out, delimiter=delimiter, lineterminator="\n")
+        writer = csv.writer(self.out, lineterminator="\n")
+        # Python's csv quotes a field holding LF but not one holding a bare CR, which every
+        # reader takes for a line end: such rows are written with every field quoted.
+        quoted = csv.writer(self.out, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(columns)
         count = 0
         for row in _chain(first, rows):
-            writer.writerow([guard_formula(_cell(row.get(c))) for c in columns])
+            cells = [guard_formula(_cell(row.get(c))) for c in columns]
+            if any(isinstance(c, str) and "\r" in c for c in cells):
+                quoted.writerow(cells)
+            else:
+                writer.writerow(cells)
             count += 1
         return count
 
-    def _write_csv(self, rows, columns, title) -> int:
-        return self._write_delimited(rows, columns, ",")
-
     def _write_tsv(self, rows, columns, title) -> int:
-        return self._write_delimited(rows, columns, "\t")
+        first, columns = self._first(rows, columns)
+        write = self.out.write
+        write("\t".join(tsv_escape(c) for c in columns) + "\n")
+        count = 0
+        for row in _chain(first, rows):
+            cells = []
+            for column in columns:
+                value = _cell(row.get(column))
+                cells.append("" if value is None else tsv_escape(str(guard_formula(value))))
+            write("\t".join(cells) + "\n")
+            count += 1
+        return count
 
     def _console(self):
         from rich.console import Console
@@ -161,7 +208,7 @@ class Output:
         scalars.add_column(overflow="fold")
         nested = {}
         for key, value in obj.items():
-            if isinstance(value, list):
+            if isinstance(value, list) and (not value or isinstance(value[0], dict)):
                 nested[key] = value
             elif value not in (None, ""):
                 scalars.add_row(key, _display(key, value))
@@ -194,4 +241,4 @@ def _display(column: str, value: Any) -> str:
         return "yes" if value else "no"
     if _is_time_column(column) and isinstance(value, str) and value.endswith("Z"):
         return local_display(value)
-    return escape(str(_cell(value)))
+    return escape(printable(str(_cell(value)), newlines=False))

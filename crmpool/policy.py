@@ -79,10 +79,16 @@ def owned_count(conn: sqlite3.Connection, user: str, limits: Limits) -> int:
 def check_cap(conn: sqlite3.Connection, user: User, limits: Limits, *, you: bool) -> None:
     """Refuse when one more customer would take the user over their cap."""
     cap = cap_of(user, limits)
-    owned = owned_count(conn, user.name, limits)
-    if owned >= cap:
+    counted = owned_count(conn, user.name, limits)
+    if counted >= cap:
+        owned = conn.execute("SELECT count(*) FROM customers WHERE owner = ?"
+                             " AND status <> 'invalid'", (user.name,)).fetchone()[0]
         who = "you own" if you else f"{user.name} owns"
-        raise Refused(f"{who} {owned} customers and the cap is {cap}: release some first")
+        which = ("all of them count" if limits.cap_counts_won
+                 else "won ones do not count (cap_counts_won = false)")
+        held = (f"{owned} customers, {counted} of them toward the cap of {cap} ({which})"
+                if owned != counted else f"{owned} customers and the cap is {cap}")
+        raise Refused(f"{who} {held}: release some first")
 
 
 def check_claim_limit(conn: sqlite3.Connection, actor: User, limits: Limits,
@@ -105,17 +111,20 @@ def check_cooldown(conn: sqlite3.Connection, actor: User, customer_id: int, limi
     """Refuse a previous owner who gave the customer up less than cooldown_days ago."""
     if limits.cooldown_days == 0:
         return
+    # The reclaims of an undone sweep run never happened, as far as cooldowns go.
     row = conn.execute(
-        "SELECT max(at) AS at FROM events WHERE customer_id = ? AND from_owner = ?"
-        " AND action IN ('release', 'reclaim')",
+        "SELECT at, action, rule FROM events WHERE customer_id = ? AND from_owner = ?"
+        " AND action IN ('release', 'reclaim') AND (run_id IS NULL OR run_id NOT IN"
+        " (SELECT id FROM runs WHERE undone_at IS NOT NULL)) ORDER BY at DESC, id DESC LIMIT 1",
         (customer_id, actor.name),
     ).fetchone()
-    if row["at"] is None:
+    if row is None:
         return
     until = from_stored(row["at"]) + timedelta(days=limits.cooldown_days)
     if until > now:
+        how = (f"you released customer {customer_id}" if row["action"] == "release" else
+               f"customer {customer_id} was reclaimed from you by rule {row['rule']!r}")
         raise Refused(
-            f"you gave customer {customer_id} up on {local_display(row['at'])}; a previous"
-            f" owner may claim it again after {limits.cooldown_days} days, from"
-            f" {local_display(stored(until))}"
+            f"{how} on {local_display(row['at'])}; a previous owner may claim it again after"
+            f" {limits.cooldown_days} days, from {local_display(stored(until))}"
         )

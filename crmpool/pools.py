@@ -28,8 +28,12 @@ def add_pool(conn: sqlite3.Connection, actor: User | None, name: str, now: datet
     """Create a pool (admin only; `actor` None is `init` making `public`)."""
     if actor is not None:
         require_role(actor, "admin", to="create pools")
-    if not name.strip():
-        raise UsageError("a pool needs a name")
+    from crmpool.values import check_name
+
+    try:
+        check_name(name, "pool name")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if conn.execute("SELECT 1 FROM pools WHERE name = ?", (name,)).fetchone():
         raise Refused(f"a pool named {name!r} already exists")
     conn.execute("INSERT INTO pools (name, created_at) VALUES (?, ?)", (name, stored(now)))

@@ -12,6 +12,7 @@ from functools import cache
 
 from crmpool.errors import InputError
 from crmpool.limits import Limits
+from crmpool.values import MAX_COUNT, MAX_DAYS, cents_of
 from crmpool.when import stored
 
 # Rules used until an admin runs `rules set`: the limits of SPEC's example, no reclaim rules.
@@ -33,12 +34,21 @@ LIMIT_KEYS = {
     "freeze_max_days": 90,
     "freezes_per_user": 10,
 }
+# What each limit may be: crmpool can store and compute with these (README, "Limits").
+LIMIT_RANGES = {
+    "cap": (0, MAX_COUNT),
+    "claims_per_day": (0, MAX_COUNT),
+    "cooldown_days": (0, MAX_DAYS),
+    "freeze_max_days": (1, MAX_DAYS),
+    "freezes_per_user": (0, MAX_COUNT),
+}
 TRIGGERS = ("idle_days", "no_deal_days", "min_amount")
 # Scope key in the file -> customer column it filters (fixed list: never user text in SQL).
+# Levels, regions and industries match in any case, as `list --level` does.
 SCOPES = {
-    "levels": "c.level",
-    "regions": "c.region",
-    "industries": "c.industry",
+    "levels": "c.level COLLATE NOCASE",
+    "regions": "c.region COLLATE NOCASE",
+    "industries": "c.industry COLLATE NOCASE",
     "pools": "c.pool",
     "teams": "(SELECT team FROM users u WHERE u.name = c.owner)",
 }
@@ -170,8 +180,9 @@ def _is_int(value: object) -> bool:
 
 def _positive_days(data: dict, key: str, where: str, problems: list[str]) -> int | None:
     value = data.get(key)
-    if not _is_int(value) or value <= 0:
-        problems.append(f"{where}.{key}: must be a whole number of days above 0, not {value!r}")
+    if not _is_int(value) or not 1 <= value <= MAX_DAYS:
+        problems.append(f"{where}.{key}: must be a whole number of days from 1 to"
+                        f" {MAX_DAYS:,} (a hundred years), not {value!r}")
         return None
     return value
 
@@ -204,13 +215,16 @@ def _parse_amount(value: object, where: str, problems: list[str]) -> int | None:
     from decimal import Decimal, InvalidOperation
 
     try:
-        amount = Decimal(str(value)) if not isinstance(value, bool) else None
-    except InvalidOperation:
-        amount = None
-    if amount is None or not amount.is_finite() or amount <= 0:
-        problems.append(f"{where}.min_amount: must be an amount above 0, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"{value!r} is not an amount")
+        cents = cents_of(Decimal(str(value)), value)
+        if cents <= 0:
+            raise ValueError(f"{value!r} is not above 0")
+    except (ValueError, InvalidOperation) as exc:
+        problems.append(f"{where}.min_amount: must be an amount from 0.01 to"
+                        f" 999,999,999,999.99 with at most two decimals ({exc})")
         return None
-    return int((amount * 100).to_integral_value())
+    return cents
 
 
 def _parse_rule(data: object, index: int, problems: list[str]) -> ReclaimRule | None:
@@ -251,8 +265,9 @@ def _parse_rule(data: object, index: int, problems: list[str]) -> ReclaimRule | 
         kind = "idle" if trigger == "idle_days" else "no_deal"
     warn = data.get("warn_days")
     if warn is not None:
-        if not _is_int(warn) or warn <= 0:
-            problems.append(f"{where}.warn_days: must be a whole number of days above 0")
+        if not _is_int(warn) or not 1 <= warn <= MAX_DAYS:
+            problems.append(f"{where}.warn_days: must be a whole number of days from 1 to"
+                            f" {MAX_DAYS:,}, not {warn!r}")
         elif days is not None and warn >= days:
             problems.append(
                 f"{where}.warn_days: {warn} must be smaller than the rule's {days} days"
@@ -300,7 +315,13 @@ def check_rules(text: str, known_pools: set[str] | None = None) -> tuple[Rules |
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         return None, [f"not valid TOML: {exc}"]
+    except RecursionError:
+        return None, ["not valid TOML: nested too deeply"]
     problems: list[str] = []
+    if not data:
+        # Most often an empty stdin or the wrong file: storing it would drop every rule.
+        return None, ["the rules file is empty; write [limits] (and [[reclaim]] rules) in it"
+                      " — an empty [limits] table keeps the defaults and reclaims nothing"]
     for key in data:
         if key not in ("limits", "reclaim"):
             problems.append(f"{key}: unknown key (known: limits, reclaim)")

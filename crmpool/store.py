@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
-from crmpool.errors import DatabaseUnavailable, Refused, UsageError
+from crmpool.errors import CrmpoolError, DatabaseUnavailable, InputError, Refused, UsageError
 from crmpool.migrations import MIGRATIONS
 from crmpool.when import stored
 
@@ -21,20 +21,67 @@ APP_ID = "crmpool"
 DEFAULT_BUSY_TIMEOUT = 10.0
 
 
+MAX_BUSY_TIMEOUT = 3600.0
+
+
 def busy_timeout() -> float:
-    """Seconds to wait for another writer (`CRMPOOL_BUSY_TIMEOUT`, default 10)."""
-    raw = os.environ.get("CRMPOOL_BUSY_TIMEOUT", "")
-    try:
-        return float(raw) if raw else DEFAULT_BUSY_TIMEOUT
-    except ValueError:
+    """Seconds to wait for another writer (`CRMPOOL_BUSY_TIMEOUT`, 0 to 3600, default 10)."""
+    raw = os.environ.get("CRMPOOL_BUSY_TIMEOUT", "").strip()
+    if not raw:
         return DEFAULT_BUSY_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= MAX_BUSY_TIMEOUT:  # also refuses nan and inf
+        raise UsageError(f"CRMPOOL_BUSY_TIMEOUT={raw!r}: give seconds from 0 to"
+                         f" {MAX_BUSY_TIMEOUT:g}, such as 10 or 2.5")
+    return value
+
+
+def explain(exc: sqlite3.Error, path: object = None) -> CrmpoolError | None:
+    """What SQLite's error means for the user, with the documented exit code; None for a
+    bug. Read from the error's name (SQLITE_FULL, …), not its text."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    db = f"the database {path}" if path else "the database"
+    if name == "SQLITE_READONLY_DIRECTORY":
+        return DatabaseUnavailable(
+            f"cannot use {db}: its folder is read-only, and SQLite (WAL mode) must create"
+            " its -wal and -shm files beside it; make the folder writable; nothing was changed")
+    if name.startswith("SQLITE_READONLY") or name == "SQLITE_PERM":
+        return DatabaseUnavailable(f"{db} is read-only for you ({exc}); nothing was changed")
+    if name == "SQLITE_FULL":
+        return DatabaseUnavailable(f"the disk is full ({exc}); nothing was changed")
+    if name.startswith("SQLITE_IOERR"):
+        return DatabaseUnavailable(f"cannot read or write {db}: disk I/O error ({name});"
+                                   " nothing was changed")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return DatabaseUnavailable(
+            f"the database is busy: another crmpool is writing and did not finish within"
+            f" {busy_timeout():g} s (CRMPOOL_BUSY_TIMEOUT); try again")
+    if name.startswith("SQLITE_CANTOPEN"):
+        return DatabaseUnavailable(f"cannot open {db} ({exc})")
+    if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT") or name.startswith("SQLITE_CORRUPT"):
+        return DatabaseUnavailable(f"{db} is not a crmpool database, or is damaged ({exc})")
+    if name == "SQLITE_TOOBIG":
+        return InputError(f"a value is too big to store ({exc})")
+    return None
+
+
+class Connection(sqlite3.Connection):
+    """A connection with `begin_hooks`: checks that `transaction` runs inside each write
+    transaction, before its work (the session re-reads the acting user there)."""
+
+    begin_hooks: list
 
 
 def _connect(path: Path, mode: str) -> sqlite3.Connection:
     # mode=rw never creates a file: a mistyped --db must not leave an empty database behind.
     uri = f"file:{path.as_posix()}?mode={mode}"
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout(), isolation_level=None)
+        conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout(), isolation_level=None,
+                               factory=Connection)
+        conn.begin_hooks = []
     except sqlite3.OperationalError as exc:
         raise DatabaseUnavailable(f"cannot open database {path}: {exc}") from None
     conn.row_factory = sqlite3.Row
@@ -42,13 +89,33 @@ def _connect(path: Path, mode: str) -> sqlite3.Connection:
 
 
 def _is_crmpool(conn: sqlite3.Connection, path: Path) -> bool:
+    """True for a crmpool database: its meta table says so and it has its migrations.
+
+    Read-only: nothing is written before this says yes (not even the journal mode).
+    """
     try:
-        row = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'crmpool_meta'"
-        ).fetchone()
-    except sqlite3.DatabaseError:
-        raise DatabaseUnavailable(f"{path} is not a crmpool database (not SQLite)") from None
-    return row is not None
+        tables = {row[0] for row in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"crmpool_meta", "migrations"} <= tables:
+            return False
+        row = conn.execute("SELECT value FROM crmpool_meta WHERE key = 'app'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        known = explain(exc, path)
+        if known is not None and not str(known).startswith(f"the database {path} is not"):
+            raise known from None
+        raise DatabaseUnavailable(f"{path} is not a crmpool database (not SQLite, or"
+                                  " damaged); it was not changed") from None
+    return row is not None and row[0] == APP_ID
+
+
+def _check_version(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a database that a newer crmpool has migrated: its schema is not ours to read."""
+    recorded = conn.execute("SELECT coalesce(max(id), 0) FROM migrations").fetchone()[0]
+    version = max(recorded, conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise DatabaseUnavailable(
+            f"{path} has schema version {version}, newer than this crmpool's"
+            f" {len(MIGRATIONS)}: upgrade crmpool to use it; nothing was changed")
 
 
 def _configure(conn: sqlite3.Connection) -> None:
@@ -66,17 +133,25 @@ def open_db(path: str | os.PathLike[str]) -> sqlite3.Connection:
             " or point --db / CRMPOOL_DB at yours"
         )
     conn = _connect(db_path, "rw")
-    if not _is_crmpool(conn, db_path):
+    try:
+        if not _is_crmpool(conn, db_path):
+            raise DatabaseUnavailable(f"{db_path} is not a crmpool database; it was not"
+                                      " changed")
+        _check_version(conn, db_path)
+        _configure(conn)
+        migrate(conn)
+    except BaseException:
         conn.close()
-        raise DatabaseUnavailable(f"{db_path} is not a crmpool database; it was not changed")
-    _configure(conn)
-    migrate(conn)
+        raise
     return conn
 
 
 def create_db(path: str | os.PathLike[str], now: datetime) -> sqlite3.Connection:
     """Create a new crmpool database file, readable by its owner only (0600)."""
     db_path = Path(path)
+    if db_path.is_symlink() and not db_path.exists():
+        raise UsageError(f"{db_path} is a symbolic link to {os.readlink(db_path)}, which does"
+                         " not exist; point --db at the real file")
     if db_path.exists() and db_path.stat().st_size > 0:
         conn = _connect(db_path, "rw")
         known = _is_crmpool(conn, db_path)
@@ -84,10 +159,16 @@ def create_db(path: str | os.PathLike[str], now: datetime) -> sqlite3.Connection
         if known:
             raise Refused(f"{db_path} is already a crmpool database")
         raise DatabaseUnavailable(f"{db_path} exists and is not a crmpool database; not changed")
-    if not db_path.exists():
-        # Create the file ourselves so that it is never readable by others, even for a moment.
-        fd = os.open(db_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
+    try:
+        if not db_path.exists():
+            # Create the file ourselves so that it is never readable by others, even for a
+            # moment.
+            fd = os.open(db_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            os.close(fd)
+        else:
+            os.chmod(db_path, 0o600)  # an empty file someone made: private from now on
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot create {db_path}: {exc.strerror}") from None
     conn = _connect(db_path, "rw")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -155,30 +236,31 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """
     try:
         conn.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        raise _busy(exc) from None
+    except sqlite3.Error as exc:
+        raise (explain(exc) or exc) from None
     try:
+        for hook in getattr(conn, "begin_hooks", ()):
+            hook(conn)
         yield conn
     except Rollback:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         return
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
     try:
         conn.execute("COMMIT")
-    except sqlite3.OperationalError as exc:
-        conn.execute("ROLLBACK")
-        raise _busy(exc) from None
+    except sqlite3.Error as exc:
+        _rollback(conn)
+        raise (explain(exc) or exc) from None
 
 
-def _busy(exc: sqlite3.OperationalError) -> Exception:
-    if "locked" in str(exc) or "busy" in str(exc):
-        return DatabaseUnavailable(
-            f"the database is busy: another crmpool is writing and did not finish within"
-            f" {busy_timeout():g} s (CRMPOOL_BUSY_TIMEOUT); try again"
-        )
-    return exc
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite rolls back by itself on some errors (a full disk among them); a second
+    # ROLLBACK would fail and hide the error that matters.
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 class DroppedIndexes:
@@ -217,25 +299,44 @@ def indexes_rebuilt(conn: sqlite3.Connection, table: str) -> Iterator[DroppedInd
 
 
 def backup(conn: sqlite3.Connection, target: str | os.PathLike[str]) -> Path:
-    """A consistent copy through SQLite's online backup, while others keep writing."""
+    """A consistent copy through SQLite's online backup, while others keep writing.
+
+    Written to a new private file (created exclusively, 0600, never through a symlink), then
+    linked into place, which fails rather than overwrite anything that appeared meanwhile;
+    on any failure nothing is left behind.
+    """
+    import tempfile
+
     dest = Path(target)
-    if dest.exists():
+    if dest.exists() or dest.is_symlink():
         raise Refused(f"{dest} exists; choose a new file name for the backup")
-    partial = dest.with_name(dest.name + ".partial")
     try:
-        fd = os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial",
+                                    dir=dest.parent if str(dest.parent) else ".")
     except OSError as exc:
         raise UsageError(f"cannot write the backup {dest}: {exc.strerror}") from None
     os.close(fd)
+    partial = Path(name)
+    copy = None
     try:
         copy = sqlite3.connect(partial)
         with copy:
             conn.backup(copy)
         copy.execute("PRAGMA journal_mode = DELETE")
         copy.close()
-        # Rename last, so that FILE is either absent or a whole backup.
-        os.replace(partial, dest)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+        copy = None
+        os.link(partial, dest)
+    except sqlite3.Error as exc:
+        raise (explain(exc, dest) or exc) from None
+    except FileExistsError:
+        raise Refused(f"{dest} appeared while the backup was written; nothing was"
+                      " replaced") from None
+    except OSError as exc:
+        raise DatabaseUnavailable(f"cannot write the backup {dest}: {exc.strerror}") from None
+    finally:
+        if copy is not None:
+            copy.close()
+        for leftover in (partial, Path(f"{partial}-journal"), Path(f"{partial}-wal"),
+                         Path(f"{partial}-shm")):
+            leftover.unlink(missing_ok=True)
     return dest

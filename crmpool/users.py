@@ -50,11 +50,52 @@ def resolve_actor(conn: sqlite3.Connection, name: str) -> User:
     return user
 
 
+def still_same(conn: sqlite3.Connection, actor: User) -> None:
+    """Refuse when the acting user changed since the command started (inside the write
+    lock): deactivated, demoted, moved to another team while it waited."""
+    row = conn.execute("SELECT * FROM users WHERE name = ?", (actor.name,)).fetchone()
+    now = User.from_row(row) if row else None
+    if now == actor:
+        return
+    if now is None or not now.active:
+        raise Refused(f"user {actor.name!r} was deactivated while this command waited for the"
+                      " database; nothing was done")
+    raise Refused(f"user {actor.name!r} was changed (role {now.role}, team"
+                  f" {now.team or 'none'}) while this command waited for the database;"
+                  " nothing was done: run it again")
+
+
 def require_role(actor: User, *roles: str, to: str) -> None:
     """Refuse unless the actor has one of `roles`; `to` says what they tried."""
     if actor.role not in roles:
         allowed = " or ".join(f"an {r}" if r[0] in "aeiou" else f"a {r}" for r in roles)
         raise Refused(f"only {allowed} can {to} (you, {actor.name}, are a {actor.role})")
+
+
+# The sweep acts under this name in the audit trail; no person may take it.
+RESERVED_NAMES = ("sweep", "crmpool", "system")
+
+
+def check_user_name(name: str) -> None:
+    """A user name that cannot be mistaken for another user, an option or the sweep."""
+    from crmpool.values import check_name
+
+    try:
+        check_name(name, "user name")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if name.lower() in RESERVED_NAMES:
+        raise UsageError(f"user name {name!r} is reserved (crmpool's own actors:"
+                         f" {', '.join(RESERVED_NAMES)})")
+
+
+def _check_team(team: str) -> None:
+    from crmpool.values import check_name
+
+    try:
+        check_name(team, "--team")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _check_role(role: str) -> None:
@@ -69,8 +110,9 @@ def add_user(conn: sqlite3.Connection, actor: User | None, name: str, now: datet
     if actor is not None:
         require_role(actor, "admin", to="add users")
     _check_role(role)
-    if not name.strip():
-        raise UsageError("a user needs a name")
+    check_user_name(name)
+    if team is not None:
+        _check_team(team)
     if cap is not None and cap < 0:
         raise UsageError("--cap must be 0 or more")
     if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
@@ -101,6 +143,8 @@ def set_user(conn: sqlite3.Connection, actor: User, name: str, now: datetime, *,
         _check_role(role)
         changes["role"] = role
     if team is not UNSET:
+        if team is not None:
+            _check_team(team)  # type: ignore[arg-type]
         changes["team"] = team
     if cap is not UNSET:
         if cap is not None and cap < 0:  # type: ignore[operator]
@@ -132,13 +176,16 @@ def set_user(conn: sqlite3.Connection, actor: User, name: str, now: datetime, *,
 
 
 def list_users(conn: sqlite3.Connection, default_cap: int, counts_won: bool) -> list[dict]:
-    """Every user with the number of customers they own against their cap."""
+    """Every user with the customers they own, how many of those count toward their cap
+    (won ones do not unless cap_counts_won), and the cap."""
     won_clause = "" if counts_won else " AND c.status <> 'won'"
     rows = conn.execute(
         f"""SELECT u.name, u.role, u.team, u.display, u.active,
-                   coalesce(u.cap, ?) AS cap,
                    (SELECT count(*) FROM customers c WHERE c.owner = u.name
-                      AND c.status <> 'invalid'{won_clause}) AS owned
+                      AND c.status <> 'invalid') AS owned,
+                   (SELECT count(*) FROM customers c WHERE c.owner = u.name
+                      AND c.status <> 'invalid'{won_clause}) AS counted,
+                   coalesce(u.cap, ?) AS cap
             FROM users u ORDER BY u.name""",
         (default_cap,),
     )

@@ -272,7 +272,10 @@ def test_add_refuses_a_likely_duplicate(cli, conn):
 
 def test_add_owner_defaults_to_the_actor_and_respects_roles(cli, conn):
     assert cli.rows("add", "Mine", as_user="li")[0]["owner"] == "li"
-    assert cli.rows("add", "Pooled", "--pool", "public", as_user="li")[0]["owner"] is None
+    # A rep adds customers for themselves only (README); a manager may fill a pool.
+    refused = cli("add", "Pooled", "--pool", "public", as_user="li")
+    assert refused.exit_code == 4 and "for themselves" in refused.stderr
+    assert cli.rows("add", "Pooled", "--pool", "public", as_user="wang")[0]["owner"] is None
     assert cli("add", "Theirs", "--owner", "zhang", as_user="li").exit_code == 4
     assert cli.rows("add", "Team", "--owner", "zhang", as_user="wang")[0]["owner"] == "zhang"
 

@@ -102,7 +102,8 @@ def test_a_table_rebuilding_migration_keeps_every_row_and_reference(tmp_path, mo
                     " VALUES (?, ?, 'add', 'boss')", (ids[0], NOW_TEXT))
     old.close()
     before = [line for line in dump(db) if line.startswith("INSERT")]
-    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    # Migration 2 rebuilds tables; later ones add columns, which a dump would show.
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:2])
     conn = store.open_db(db)
     after = [line for line in dump(db) if line.startswith("INSERT")]
     assert [line for line in after if '"migrations"' not in line] == [
