@@ -10,7 +10,8 @@ STAGES = ("open", "won", "lost")  # deal stages
 EXPORT_KINDS = ("customers", "contacts", "deals", "events")
 IMPORT_KINDS = ("customers", "contacts", "deals")
 INPUT_FORMATS = ("csv", "tsv", "json", "jsonl")
-ENCODINGS = ("auto", "utf-8", "gb18030")
+ENCODINGS = ("auto", "utf-8", "gb18030", "utf-16", "big5")  # what import reads
+EXPORT_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")  # utf-8-sig: Excel; gb18030: WPS, old Excel
 ON_DUPLICATE = ("skip", "update", "fail")
 # A cell starting with one of these is a spreadsheet formula (TAB and CR too: Excel skips
 # them and runs what follows): exports put a ' before it and imports take that ' away again.

@@ -901,32 +901,52 @@ def sweep(
     = False,
     now: Annotated[str | None, typer.Option(
         "--now", help=f"Sweep as of this time (catch-up, what-if): {WhenHelp}.")] = None,
+    undo: Annotated[int | None, typer.Option(
+        help="Put back exactly what run RUN did (admin); see `crmpool runs`.", metavar="RUN",
+        parser=_checked("parse_id"))] = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Apply the reclaim rules once (定时回收); safe to run from cron any number of times."""
+    if undo is not None:
+        if now is not None:
+            raise UsageError("give --undo RUN or --now, not both")
+        return _undo(ctx, undo, dry_run, fmt, quiet)
     from crmpool.sweep import sweep as run_sweep
 
-    # Cron mails what a run prints: a per-rule summary unless a format is asked for by name.
-    with session(ctx, fmt or Format.table, quiet) as s:
+    with session(ctx, fmt, quiet) as s:
         as_of = when(now, s.now, "--now") or s.now
-        detailed = s.out.format in ("json", "jsonl")
-        report = run_sweep(s.conn, s.actor, as_of, s.now, dry_run=dry_run, details=detailed)
-    render_sweep(s.out, report)
+        machine = not s.out.for_people and s.out.format in ("json", "jsonl")
+        details = functools.partial(render_sweep_details, s.out) if machine else None
+        report = run_sweep(s.conn, s.actor, as_of, s.now, dry_run=dry_run, details=details)
+    if not machine:
+        render_sweep(s.out, report)
+
+
+def render_sweep_details(out: Any, report: Any, reclaimed: Any, warned: Any) -> None:
+    """Every reclaimed and warned customer, streamed: one JSON object with two arrays, or
+    JSON lines of kind reclaim, warning and (last) run. Memory stays flat at any size."""
+    if out.quiet:
+        for _ in reclaimed:
+            pass
+        return
+    if out.format == "jsonl":
+        out.rows({"kind": "reclaim", **c} for c in reclaimed)
+        out.rows({"kind": "warning", **c} for c in warned)
+        out.rows([{"kind": "run", **report.summary()}])
+        return
+    out.record_with_streams(report.summary(), {"reclaimed_customers": reclaimed,
+                                               "warned_customers": warned})
 
 
 def render_sweep(out: Any, report: Any) -> None:
-    """A per-rule summary for people; every reclaimed and warned customer in JSON."""
+    """A per-rule summary: a table and a closing line for people, rows otherwise."""
     if out.quiet:
         return
-    if out.format == "json":
-        out.record(report.summary() | {"reclaimed_customers": report.reclaimed_customers,
-                                       "warned_customers": report.warned_customers})
-        return
-    if out.format == "jsonl":
-        out.rows([{"kind": "reclaim", **c} for c in report.reclaimed_customers]
-                 + [{"kind": "warning", **c} for c in report.warned_customers]
-                 + [{"kind": "run", **report.summary()}])
+    rows = [{"rule": r.rule, "reclaimed": r.reclaimed, "warned": r.warned,
+             "to_pool": r.to_pool} for r in report.rules]
+    if not out.for_people:
+        out.rows(rows, ["rule", "reclaimed", "warned", "to_pool"])
         return
     from crmpool.when import local_display
 
@@ -934,11 +954,32 @@ def render_sweep(out: Any, report: Any) -> None:
         f"run {report.run_id}" if report.run_id else
         f"already swept at this time by run {report.repeat_of}; nothing changed")
     out.say(f"sweep as of {local_display(report.as_of)} ({head}), rules {report.fingerprint}")
-    out.rows([{"rule": r.rule, "reclaimed": r.reclaimed, "warned": r.warned,
-               "to_pool": r.to_pool or "(home pool)"} for r in report.rules],
+    out.rows([r | {"to_pool": r["to_pool"] or "(home pool)"} for r in rows],
              ["rule", "reclaimed", "warned", "to_pool"])
-    out.say(f"{report.reclaimed} reclaimed, {report.warned} new warnings,"
-            f" {report.warnings_closed} warnings closed, {report.unfrozen} freezes lifted")
+    out.say(f"{report.reclaimed} reclaimed, {plural(report.warned, 'new warning')},"
+            f" {plural(report.warnings_closed, 'warning')} closed,"
+            f" {plural(report.unfrozen, 'freeze')} lifted")
+
+
+def _undo(ctx: typer.Context, run_id: int, dry_run: bool, fmt: Any, quiet: bool) -> None:
+    from crmpool.undo import UNDO_COLUMNS, undo_run
+
+    with session(ctx, fmt, quiet) as s:
+        summary, rows = undo_run(s.conn, s.actor, run_id, s.now, dry_run=dry_run)
+    if s.out.format == "json":
+        s.out.record(summary | {"customers": rows})
+        return
+    s.out.rows(rows, UNDO_COLUMNS)
+    verb = "would put back" if dry_run else "put back"
+    s.out.say(f"run {run_id}: {verb} {plural(summary['restored'], 'change')}, left"
+              f" {summary['left_alone']} alone (changed since);"
+              f" {plural(summary['warnings_removed'], 'warning')} removed,"
+              f" {summary['warnings_reopened']} reopened")
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 customer`, `2 customers`: counts in messages read as English."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 @command()
@@ -975,12 +1016,10 @@ def runs(ctx: typer.Context,
          limit: LimitOpt = None,
          fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Past sweep runs, newest first."""
-    from crmpool.sweep import list_runs
+    from crmpool.sweep import RUN_COLUMNS, list_runs
 
     with session(ctx, fmt, quiet) as s:
-        s.out.rows(list_runs(s.conn, limit),
-                   ["id", "as_of", "started_at", "actor", "rules_fingerprint", "unfrozen",
-                    "reclaimed", "warned", "per_rule"])
+        s.out.rows(list_runs(s.conn, limit), RUN_COLUMNS)
 
 
 GLOBAL_OPTIONS_WITH_VALUE = ("--db", "--as")

@@ -99,10 +99,12 @@ def build_demo(path: Path, now: datetime, say: Say, show: Show) -> None:
 
         later = now + timedelta(days=31)
         say("6. The nightly sweep, a month ahead (`crmpool sweep --now +31d`):")
-        report = sweep(conn, admin, later, now, details=True)
+        reclaimed: list[dict] = []
+        report = sweep(conn, admin, later, now,
+                       details=lambda _report, rows, _warned: reclaimed.extend(rows))
         show([{"rule": r.rule, "reclaimed": r.reclaimed, "warned": r.warned}
               for r in report.rules], ["rule", "reclaimed", "warned"])
-        show(report.reclaimed_customers, ["id", "name", "from_owner", "to_pool", "rule"])
+        show(reclaimed, ["id", "name", "from_owner", "to_pool", "rule"])
         say("   A second run for the same time changes nothing:")
         again = sweep(conn, admin, later, now)
         say(f"   reclaimed {again.reclaimed}; repeat of run {again.repeat_of}")

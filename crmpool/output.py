@@ -6,6 +6,7 @@ table format, meant for people at a terminal, goes through Rich (imported only t
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -113,6 +114,19 @@ class Output:
             self._write_record_table(obj, title)
         else:
             self.rows([obj])
+
+    def record_with_streams(self, obj: dict, streams: dict[str, Iterable[dict]]) -> None:
+        """One JSON object whose last members are arrays written as they are read."""
+        dumps = functools.partial(json.dumps, ensure_ascii=self.ascii)
+        write = self.out.write
+        write("{")
+        write(", ".join(f"{dumps(k)}: {dumps(v)}" for k, v in obj.items()))
+        for key, items in streams.items():
+            write(f", {dumps(key)}: [")
+            for n, item in enumerate(items):
+                write(("," if n else "") + "\n  " + dumps(item))
+            write("]")
+        write("}\n")
 
     def _first(self, rows, columns):
         first = next(rows, None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
+from typing import NamedTuple
 
 from crmpool.errors import InputError
 from crmpool.limits import Limits
@@ -54,9 +55,10 @@ SCOPES = {
 }
 RULE_KEYS = {"name", *TRIGGERS, "within_days", "warn_days", "keep_won", "to_pool", *SCOPES}
 TIME_SQL = "'%Y-%m-%dT%H:%M:%SZ'"
-# Owned, not invalid, not frozen past the as-of time (one ? for it): what any rule may reclaim.
-RECLAIMABLE_SQL = ("c.owner IS NOT NULL AND c.status <> 'invalid'"
-                   " AND (c.frozen_until IS NULL OR c.frozen_until <= ?)")
+# Owned and not invalid: whom a rule may warn about (frozen ones too, before the freeze ends).
+OWNED_LIVE_SQL = "c.owner IS NOT NULL AND c.status <> 'invalid'"
+# ... and not frozen past the as-of time (one ? for it): what any rule may reclaim.
+RECLAIMABLE_SQL = f"{OWNED_LIVE_SQL} AND (c.frozen_until IS NULL OR c.frozen_until <= ?)"
 
 
 @dataclass(frozen=True)
@@ -130,17 +132,42 @@ class ReclaimRule:
         cutoff = stored(as_of - timedelta(days=self.days))
         return f"c.{self.clock} <= ? AND {condition}", [cutoff, *params]
 
-    def warns_sql(self, as_of: datetime) -> tuple[str, list[object]] | None:
-        """Predicate for "fires within warn_days after as_of, but not yet"; None: no warning."""
+    def held_due_sql(self) -> str:
+        """When the rule fires for a frozen customer: not before the freeze ends."""
+        return f"max({self.due_sql()}, c.frozen_until)"
+
+    def warns_sql(self, as_of: datetime) -> list[WarnPart]:
+        """"Fires within warn_days after as_of, but not yet", for owned live customers `c`:
+        one part for customers not frozen past as_of (found through the clock's index) and
+        one for frozen ones, whose rule fires when the freeze ends if it would have fired
+        during it (found through the freeze index). Empty without warn_days."""
         if not self.warn_days:
-            return None
+            return []
         condition, params = self.condition_sql()
+        as_of_text = stored(as_of)
         cutoff = stored(as_of - timedelta(days=self.days))
         warn_from = stored(as_of - timedelta(days=self.days - self.warn_days))
-        return (
-            f"c.{self.clock} > ? AND c.{self.clock} <= ? AND {condition}",
-            [cutoff, warn_from, *params],
-        )
+        warn_until = stored(as_of + timedelta(days=self.warn_days))
+        free = WarnPart(
+            f"(c.frozen_until IS NULL OR c.frozen_until <= ?) AND c.{self.clock} > ?"
+            f" AND c.{self.clock} <= ? AND {condition}",
+            [as_of_text, cutoff, warn_from, *params], self.due_sql(), self.due_day_sql())
+        held = WarnPart(
+            f"c.frozen_until > ? AND c.frozen_until <= ? AND c.{self.clock} <= ?"
+            f" AND {condition}",
+            [as_of_text, warn_until, warn_from, *params], self.held_due_sql(),
+            f"date({self.held_due_sql()}, 'localtime')")
+        return [free, held]
+
+
+class WarnPart(NamedTuple):
+    """One statement's worth of a rule's warning window: which customers, and their due
+    time and local due day as SQL over `c`."""
+
+    predicate: str
+    params: list
+    due: str
+    due_day: str
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from crmpool.errors import Refused
+from crmpool.rules import OWNED_LIVE_SQL as OWNED_LIVE
 from crmpool.rules import RECLAIMABLE_SQL as RECLAIMABLE
 from crmpool.rules import ReclaimRule, Rules
 from crmpool.ruleset import active_rules
 from crmpool.store import Rollback, transaction
 from crmpool.users import User, require_role
-from crmpool.when import stored
+from crmpool.when import local_display, stored
 
 SWEEP_ACTOR = "sweep"
 
@@ -43,8 +46,6 @@ class SweepReport:
     unfrozen: int = 0
     warnings_closed: int = 0
     rules: list[RuleCount] = field(default_factory=list)
-    reclaimed_customers: list[dict] = field(default_factory=list)
-    warned_customers: list[dict] = field(default_factory=list)
     repeat_of: int | None = None  # an earlier run with the same as-of time and rules
 
     @property
@@ -68,7 +69,8 @@ class SweepReport:
 def _lift_expired_freezes(conn: sqlite3.Connection, as_of: str, run_id: int) -> int:
     conn.execute(
         "INSERT INTO events (customer_id, at, action, actor, from_owner, to_owner, reason,"
-        " run_id) SELECT id, ?, 'unfreeze', ?, owner, owner, 'freeze ended ' || frozen_until, ?"
+        " run_id, from_frozen_until, from_freeze_reason) SELECT id, ?, 'unfreeze', ?, owner,"
+        " owner, 'freeze ended ' || frozen_until, ?, frozen_until, freeze_reason"
         " FROM customers WHERE frozen_until IS NOT NULL AND frozen_until <= ?",
         (as_of, SWEEP_ACTOR, run_id, as_of),
     )
@@ -87,9 +89,9 @@ def _reclaim(conn: sqlite3.Connection, rule: ReclaimRule, as_of_time: datetime, 
     # Events first, while the owner is still there to be recorded; then the same set moves.
     inserted = conn.execute(
         "INSERT INTO events (customer_id, at, action, actor, from_owner, from_pool, to_pool,"
-        " rule, reason, run_id)"
-        f" SELECT c.id, ?, 'reclaim', ?, c.owner, c.pool, coalesce(?, c.pool), ?, ?, ?"
-        f" FROM customers c WHERE {where}",
+        " rule, reason, run_id, from_assigned_at)"
+        f" SELECT c.id, ?, 'reclaim', ?, c.owner, c.pool, coalesce(?, c.pool), ?, ?, ?,"
+        f" c.assigned_at FROM customers c WHERE {where}",
         (as_of, SWEEP_ACTOR, rule.to_pool, rule.name, rule.describe(), run_id, *args),
     ).rowcount
     # Only a rule with to_pool rewrites the pool column: fewer bytes per reclaimed row.
@@ -105,52 +107,68 @@ def _reclaim(conn: sqlite3.Connection, rule: ReclaimRule, as_of_time: datetime, 
 
 def _warn(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime, as_of: str,
           run_id: int) -> tuple[dict[str, int], int]:
-    """Close warnings that no longer hold, then record new ones; (new per rule, closed)."""
+    """Close warnings that no longer hold, then open new ones; (new per rule, closed).
+
+    A warning is one episode: it stays open while the same owner faces the same due day,
+    and once closed stays closed; if its condition holds again, a new one opens.
+    """
     warning_rules = [(rule, rule.warns_sql(as_of_time)) for rule in rules.reclaim
                      if rule.warn_days]
     names = [rule.name for rule, _ in warning_rules]
     # Rules that no longer warn (changed or gone) leave nothing open behind them.
     closed = conn.execute(
-        "UPDATE warnings SET closed_at = ? WHERE closed_at IS NULL"
-        f" AND rule NOT IN ({', '.join('?' * len(names))})", (as_of, *names)).rowcount
+        "UPDATE warnings SET closed_at = ?, closed_run_id = ? WHERE closed_at IS NULL"
+        f" AND rule NOT IN ({', '.join('?' * len(names))})", (as_of, run_id, *names)).rowcount
     counts: dict[str, int] = {}
-    for rule, (predicate, params) in warning_rules:
-        due, due_day = rule.due_sql(), rule.due_day_sql()
-        # Open while the same owner still faces the same due day; one lookup per open warning.
+    for rule, parts in warning_rules:
+        # Open while some part still holds with the same due day; one lookup per warning.
+        still = " OR ".join(
+            f"EXISTS (SELECT 1 FROM customers c WHERE c.id = warnings.customer_id"
+            f" AND c.owner = warnings.owner AND {OWNED_LIVE} AND {part.predicate}"
+            f" AND {part.due_day} = warnings.due_day)" for part in parts)
         closed += conn.execute(
-            "UPDATE warnings SET closed_at = ? WHERE closed_at IS NULL AND rule = ?"
-            " AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = warnings.customer_id"
-            f" AND c.owner = warnings.owner AND {RECLAIMABLE} AND {predicate}"
-            f" AND {due_day} = warnings.due_day)",
-            (as_of, rule.name, as_of, *params),
+            f"UPDATE warnings SET closed_at = ?, closed_run_id = ? WHERE closed_at IS NULL"
+            f" AND rule = ? AND NOT ({still})",
+            (as_of, run_id, rule.name, *(p for part in parts for p in part.params)),
         ).rowcount
-        counts[rule.name] = conn.execute(
-            "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day, run_id,"
-            f" created_at) SELECT c.id, ?, c.owner, {due}, {due_day}, ?, ?"
-            f" FROM customers c WHERE {RECLAIMABLE} AND {predicate}",
-            (rule.name, run_id, as_of, as_of, *params),
-        ).rowcount
+        counts[rule.name] = 0
+        for part in parts:
+            # Only open warnings are unique (warnings_episode), so this adds nothing for an
+            # episode already open.
+            counts[rule.name] += conn.execute(
+                "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day,"
+                f" run_id, created_at) SELECT c.id, ?, c.owner, {part.due}, {part.due_day},"
+                f" ?, ? FROM customers c WHERE {OWNED_LIVE} AND {part.predicate}",
+                (rule.name, run_id, as_of, *part.params),
+            ).rowcount
     return counts, closed
 
 
-def _details(conn: sqlite3.Connection, run_id: int) -> tuple[list[dict], list[dict]]:
-    reclaimed = [dict(r) for r in conn.execute(
+def _details(conn: sqlite3.Connection, run_id: int) -> tuple[Iterator[dict], Iterator[dict]]:
+    """Every customer the run reclaimed and warned, streamed from the database."""
+    reclaimed = (dict(r) for r in conn.execute(
         "SELECT e.customer_id AS id, c.name, e.from_owner, e.to_pool, e.rule"
         " FROM events e JOIN customers c ON c.id = e.customer_id"
-        " WHERE e.run_id = ? AND e.action = 'reclaim' ORDER BY e.id", (run_id,))]
-    warned = [dict(r) for r in conn.execute(
+        " WHERE e.run_id = ? AND e.action = 'reclaim' ORDER BY e.id", (run_id,)))
+    warned = (dict(r) for r in conn.execute(
         "SELECT w.customer_id AS id, c.name, w.owner, w.rule, w.due_at FROM warnings w"
         " JOIN customers c ON c.id = w.customer_id WHERE w.run_id = ? ORDER BY w.id",
-        (run_id,))]
+        (run_id,)))
     return reclaimed, warned
 
 
+Details = Callable[["SweepReport", Iterator[dict], Iterator[dict]], None]
+
+
 def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: datetime, *,
-          dry_run: bool = False, details: bool = False) -> SweepReport:
+          dry_run: bool = False, details: Details | None = None) -> SweepReport:
     """Apply the rules once, as of `as_of_time`; with `dry_run`, report and write nothing.
 
     A real run is an admin's (a what-if --now could otherwise reclaim early); anyone may
-    look with a dry run.
+    look with a dry run. `details`, if given, is handed every reclaimed and warned customer
+    as streams (inside the transaction for a dry run, after the commit for a real one).
+    A real run may not go back in time: an as-of time before the latest applied run's would
+    close that run's warnings for good and break every cooldown counted from it.
     """
     if not dry_run:
         require_role(actor, "admin", to="run the sweep (anyone may use --dry-run)")
@@ -158,6 +176,15 @@ def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: date
     with transaction(conn):
         rules = active_rules(conn)
         report = SweepReport(as_of, rules.fingerprint, dry_run)
+        if not dry_run:
+            later = conn.execute(
+                "SELECT id, as_of FROM runs WHERE dry_run = 0 AND undone_at IS NULL"
+                " AND as_of > ? ORDER BY as_of DESC, id DESC LIMIT 1", (as_of,)).fetchone()
+            if later:
+                raise Refused(
+                    f"run {later['id']} already swept as of {local_display(later['as_of'])};"
+                    f" a sweep as of {local_display(as_of)} would turn time back (use"
+                    f" --dry-run for a what-if, or `sweep --undo {later['id']}` first)")
         run_id = conn.execute(
             "INSERT INTO runs (as_of, started_at, rules_fingerprint, actor, dry_run)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -171,8 +198,6 @@ def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: date
         warned, report.warnings_closed = _warn(conn, rules, as_of_time, as_of, run_id)
         for count in report.rules:
             count.warned = warned.get(count.rule, 0)
-        if details:
-            report.reclaimed_customers, report.warned_customers = _details(conn, run_id)
         changed = (report.unfrozen or report.reclaimed or report.warned
                    or report.warnings_closed)
         if not changed:
@@ -186,6 +211,8 @@ def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: date
                 report.repeat_of, report.run_id = earlier[0], None
                 raise Rollback
         if dry_run:
+            if details:
+                details(report, *_details(conn, run_id))
             report.run_id = None
             raise Rollback
         conn.execute(
@@ -194,15 +221,25 @@ def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: date
             (report.unfrozen, report.reclaimed, report.warned,
              json.dumps({r.rule: [r.reclaimed, r.warned] for r in report.rules}), run_id),
         )
+    if details and not dry_run:
+        if report.run_id:
+            details(report, *_details(conn, report.run_id))
+        else:
+            details(report, iter(()), iter(()))
     return report
 
 
+RUN_COLUMNS = ("id", "as_of", "started_at", "actor", "rules_fingerprint", "unfrozen",
+               "reclaimed", "warned", "per_rule", "undone_at", "undone_by")
+
+
 def list_runs(conn: sqlite3.Connection, limit: int | None = None) -> list[dict]:
-    """Past runs, newest first."""
-    sql = ("SELECT id, as_of, started_at, actor, rules_fingerprint, unfrozen, reclaimed, warned,"
-           " per_rule FROM runs ORDER BY id DESC")
+    """Past runs, newest first; `per_rule` is {rule: {"reclaimed": n, "warned": n}}."""
+    sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY id DESC"
     rows = conn.execute(sql + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
-    return [dict(r) for r in rows]
+    return [dict(r) | {"per_rule": {rule: {"reclaimed": counts[0], "warned": counts[1]}
+                                    for rule, counts in json.loads(r["per_rule"]).items()}}
+            for r in rows]
 
 
 def open_warnings(conn: sqlite3.Connection, owner: str | None = None) -> list[dict]:

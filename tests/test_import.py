@@ -193,11 +193,20 @@ def test_undecidable_encoding_and_bad_utf8_later(cli, conn, tmp_path):
     bad.write_bytes(b"name\n\xff\xfe\xfa\n")
     result = cli("import", str(bad))
     assert result.exit_code == 3 and "--encoding" in result.stderr
+    # GBK text after 64 KB of ASCII (Excel's files often start so): read as GB18030 from
+    # the first byte that is not UTF-8, since both agree on ASCII.
     late = tmp_path / "late.csv"
     late.write_bytes(b"name\n" + b"A\n" * 40000 + "星辰".encode("gb18030") + b"\n")
-    result = cli("import", str(late))
-    assert result.exit_code == 3 and "line 40002" in result.stderr
-    assert cli("import", str(late), "--encoding", "gb18030").exit_code == 0
+    result = cli("import", str(late), "--on-duplicate", "skip")
+    assert result.exit_code == 0, result.stderr
+    assert conn.execute("SELECT count(*) FROM customers WHERE name = '星辰'").fetchone()[0] == 1
+    # After real UTF-8 text, a bad byte is an error naming its line, not a silent switch.
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_bytes("name\n北京\n".encode() + b"B\n" * 40000 + "星辰".encode("gb18030")
+                      + b"\n")
+    result = cli("import", str(mixed))
+    assert result.exit_code == 3 and "line 40003" in result.stderr, result.stderr
+    assert cli("import", str(mixed), "--encoding", "gb18030").exit_code == 0
 
 
 def test_ragged_rows_and_bad_json_name_the_line(cli, conn, tmp_path):
