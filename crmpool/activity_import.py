@@ -16,7 +16,7 @@ from pathlib import Path
 
 from crmpool.errors import InputError
 from crmpool.fields import Layout, RowError
-from crmpool.values import parse_amount, parse_id, parse_stage, parse_via
+from crmpool.values import parse_amount, parse_id, parse_stage, parse_via, plural
 from crmpool.when import stored
 
 CHUNK = 20_000
@@ -146,7 +146,7 @@ def _resolve_customers(conn: sqlite3.Connection, source_name: str) -> None:
         count = conn.execute(
             "SELECT count(*) FROM temp.import_activity WHERE cid = -1").fetchone()[0]
         raise InputError(f"{source_name} line {missing[0]}: no single customer matches"
-                         f" ({missing[1] or 'by id or phone'}); {count} row(s) unmatched,"
+                         f" ({missing[1] or 'by id or phone'}); {plural(count, 'row')} unmatched,"
                          " nothing imported")
 
 
@@ -190,7 +190,7 @@ def _settle_duplicates(conn: sqlite3.Connection, kind: str, on_duplicate: str,
         line, dup_of, dup_line, _ = dups[0]
         first = f"{what} {dup_of}" if dup_of else f"line {dup_line} of this file"
         raise InputError(f"{source_name} line {line}: the same {what} as {first};"
-                         f" {len(dups)} duplicate(s) in all, nothing imported"
+                         f" {plural(len(dups), 'duplicate')} in all, nothing imported"
                          " (--on-duplicate skip or update to go on)")
     if on_duplicate == "update":
         # A row naming a stored one by its external id brings its new values (the last line

@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 
+from crmpool.choices import EVENT_ACTIONS
+from crmpool.errors import UsageError
 from crmpool.when import stored
 
 EVENT_COLUMNS = ("id", "customer_id", "at", "action", "actor", "from_owner", "to_owner",
@@ -43,9 +45,16 @@ def query_events(conn: sqlite3.Connection, *, since: datetime | None = None,
         clauses.append("at >= ?")
         params.append(stored(since))
     if action:
+        if action not in EVENT_ACTIONS:
+            raise UsageError(f"--action {action!r}: not an action; one of"
+                             f" {', '.join(EVENT_ACTIONS)}")
         clauses.append("action = ?")
         params.append(action)
     if user:
+        from crmpool.users import get_user
+
+        if user != "sweep":
+            get_user(conn, user)  # an unknown name is a refusal, not an empty answer
         clauses.append("(actor = ? OR from_owner = ? OR to_owner = ?)")
         params.extend([user, user, user])
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""

@@ -26,3 +26,7 @@ def needs_guard(text: str) -> bool:
     the guard itself, or that import's trimming would change (space first or last)."""
     return bool(text) and (text.startswith(GUARD_LEADERS) or text[0].isspace()
                            or text[-1].isspace())
+
+# Every action the audit trail records (`events --action`).
+EVENT_ACTIONS = ("create", "import", "import-update", "claim", "release", "assign", "reclaim",
+                 "freeze", "unfreeze", "won", "invalid", "undo", "user-add", "user-set")

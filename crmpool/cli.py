@@ -23,6 +23,7 @@ import typer
 from crmpool import __version__
 from crmpool.choices import (
     ENCODINGS,
+    EXPORT_ENCODINGS,
     EXPORT_KINDS,
     IMPORT_KINDS,
     INPUT_FORMATS,
@@ -58,6 +59,8 @@ Format = _choices("Format", OUTPUT_FORMATS)
 Kind = _choices("Kind", EXPORT_KINDS)
 OnDuplicate = _choices("OnDuplicate", ON_DUPLICATE)
 Encoding = _choices("Encoding", ENCODINGS)
+DateOrder = _choices("DateOrder", ("ymd", "dmy", "mdy"))
+ExportEncoding = StrEnum("ExportEncoding", {v.replace("-", "_"): v for v in EXPORT_ENCODINGS})
 InputFormat = _choices("InputFormat", INPUT_FORMATS)
 ImportKind = _choices("ImportKind", IMPORT_KINDS)
 
@@ -307,16 +310,19 @@ def init(
     ctx: typer.Context,
     admin: Annotated[str | None, typer.Option(
         help="Name of the first admin (default: --as, CRMPOOL_USER or your login).")] = None,
+    fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Create the database file (mode 0600) with its first admin and the `public` pool."""
     from crmpool import store
+    from crmpool.output import Output
     from crmpool.pools import DEFAULT_POOL, add_pool
-    from crmpool.users import add_user
+    from crmpool.users import add_user, check_user_name
 
     settings: Settings = ctx.obj
     now = clock()
     name = admin or acting_name(settings)
+    check_user_name(name)  # before the file exists: a bad name leaves nothing behind
     conn = store.create_db(settings.db, now)
     try:
         with store.transaction(conn):
@@ -324,9 +330,8 @@ def init(
             add_user(conn, None, name, now, role="admin")
     finally:
         conn.close()
-    if not quiet:
-        print(f"created {settings.db} (readable by you only) with admin {name!r}",
-              file=sys.stderr)
+    done(Output(fmt.value if fmt else None, quiet), {"db": str(settings.db), "admin": name},
+         f"created {settings.db} (readable by you only) with admin {name!r}")
 
 
 @command("add", group=user_app)
@@ -350,7 +355,7 @@ def user_add(
     with session(ctx, fmt, quiet) as s, transaction(s.conn):
         user = add_user(s.conn, s.actor, name, s.now, role=role, team=team, cap=cap,
                         display=display)
-    s.out.say(f"added {user.role} {user.name}")
+    done(s.out, user._asdict(), f"added {user.role} {user.name}")
 
 
 @command("set", group=user_app)
@@ -367,6 +372,7 @@ def user_set(
     active: Annotated[bool | None, typer.Option(
         "--active/--inactive", help="An inactive user can do nothing.", show_default=False)]
     = None,
+    fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Change a user's role, team, cap, display name or active flag (admin only)."""
@@ -375,14 +381,14 @@ def user_set(
 
     if cap is not None and default_cap:
         raise UsageError("give --cap N or --default-cap, not both")
-    with session(ctx, None, quiet) as s, transaction(s.conn):
-        set_user(
+    with session(ctx, fmt, quiet) as s, transaction(s.conn):
+        user = set_user(
             s.conn, s.actor, name, s.now, role=role,
             team=UNSET if team is None else (team or None),
             cap=None if default_cap else (UNSET if cap is None else cap),
             display=UNSET if display is None else (display or None), active=active,
         )
-    s.out.say(f"changed {name}")
+    done(s.out, user._asdict(), f"changed {name}")
 
 
 @command("list", group=user_app)
@@ -399,14 +405,14 @@ def user_list(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False
 
 @command("add", group=pool_app)
 def pool_add(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Pool name.")],
-             quiet: QuietOpt = False) -> None:
+             fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Create a pool (admin only)."""
     from crmpool.pools import add_pool
     from crmpool.store import transaction
 
-    with session(ctx, None, quiet) as s, transaction(s.conn):
+    with session(ctx, fmt, quiet) as s, transaction(s.conn):
         add_pool(s.conn, s.actor, name, s.now)
-    s.out.say(f"created pool {name!r}")
+    done(s.out, {"pool": name}, f"created pool {name!r}")
 
 
 @command("list", group=pool_app)
@@ -682,27 +688,38 @@ def events(
 def export(
     ctx: typer.Context,
     kind: Annotated[Kind, typer.Option(help="What to export.")] = Kind.customers,
+    encoding: Annotated[ExportEncoding, typer.Option(
+        help="utf-8 (default); utf-8-sig for Excel, which needs the BOM to see UTF-8;"
+        " gb18030 for WPS and older Excel in China.")] = ExportEncoding.utf_8,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Everything out, in any format; `import` reads the customers back."""
+    import io
+
     from crmpool.exporting import export_rows
 
     with session(ctx, fmt, quiet) as s:
         columns, rows = export_rows(s.conn, kind.value)
+        if encoding.value != "utf-8":
+            sys.stdout.flush()
+            s.out.out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding.value,
+                                         newline="")
+            s.out.ascii = False
         s.out.rows(rows, columns)
+        s.out.out.flush()
 
 
 @command()
 def backup(ctx: typer.Context,
            file: Annotated[Path, typer.Argument(help="The new file to write.")],
-           quiet: QuietOpt = False) -> None:
+           fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """A consistent copy of the database while others keep working (online backup)."""
     from crmpool import store
 
-    with session(ctx, None, quiet) as s:
+    with session(ctx, fmt, quiet) as s:
         store.backup(s.conn, file)
-    s.out.say(f"backed up to {file}")
+    done(s.out, {"backup": str(file)}, f"backed up to {file}")
 
 
 # --- rules -------------------------------------------------------------------------------
@@ -726,9 +743,10 @@ def rules_show(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = Fals
 @command("check", group=rules_app)
 def rules_check(ctx: typer.Context,
                 file: Annotated[str, typer.Argument(help="A rules file (TOML), or -.")],
-                quiet: QuietOpt = False) -> None:
+                fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Check a rules file without storing it; exit 3 naming every bad key."""
     from crmpool.errors import InputError
+    from crmpool.output import Output
     from crmpool.pools import pool_names
     from crmpool.rules import check_rules
 
@@ -740,24 +758,25 @@ def rules_check(ctx: typer.Context,
     rules, problems = check_rules(text, known)
     if rules is None:
         raise InputError(f"{source}: " + "\n  ".join(["invalid rules file:", *problems]))
-    if not quiet:
-        print(f"{source}: ok, {len(rules.reclaim)} reclaim rule(s), fingerprint"
-              f" {rules.fingerprint}", file=sys.stderr)
+    done(Output(fmt.value if fmt else None, quiet), rules.as_dict(),
+         f"{source}: ok, {plural(len(rules.reclaim), 'reclaim rule')}, fingerprint"
+         f" {rules.fingerprint}")
 
 
 @command("set", group=rules_app)
 def rules_set(ctx: typer.Context,
               file: Annotated[str, typer.Argument(help="A rules file (TOML), or -.")],
-              quiet: QuietOpt = False) -> None:
+              fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Store a new version of the rules (admin only); older versions are kept."""
     from crmpool.ruleset import set_rules
     from crmpool.store import transaction
 
     text, source = read_text(file)
-    with session(ctx, None, quiet) as s, transaction(s.conn):
+    with session(ctx, fmt, quiet) as s, transaction(s.conn):
         rules, changed = set_rules(s.conn, s.actor, text, source, s.now)
-    s.out.say(f"rules {rules.fingerprint} now in force" if changed
-              else f"rules {rules.fingerprint} already in force; nothing changed")
+    done(s.out, {"fingerprint": rules.fingerprint, "changed": changed},
+         f"rules {rules.fingerprint} now in force" if changed
+         else f"rules {rules.fingerprint} already in force; nothing changed")
 
 
 @command("versions", group=rules_app)
@@ -794,6 +813,9 @@ def import_(
     skip_bad: Annotated[str | None, typer.Option(
         help="Import the good rows; write the bad ones, with the reason, to this file.",
         metavar="FILE")] = None,
+    date_order: Annotated[DateOrder | None, typer.Option(
+        help="How to read 3/4/2018: dmy (4 March) or mdy (March 4); ymd is always read.",
+        show_default=False)] = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -808,7 +830,8 @@ def import_(
             raise UsageError(f"--map {item!r}: write it as SRC=FIELD, e.g. --map 客户=name")
         mapping[src] = target.strip()
     opts = ImportOptions(kind=kind.value, mapping=mapping, on_duplicate=on_duplicate.value,
-                         owner=owner, pool=pool, dry_run=dry_run, skip_bad=skip_bad)
+                         owner=owner, pool=pool, dry_run=dry_run, skip_bad=skip_bad,
+                         date_order=date_order.value if date_order else None)
     # The summary is a report for people unless a machine format is asked for by name.
     with session(ctx, fmt or Format.table, quiet) as s:
         source = open_source(file, input_format.value if input_format else None,
@@ -844,7 +867,10 @@ def render_import(out: Any, summary: Any) -> None:
             f" {summary.duplicates_skipped}, sent to pool over cap"
             f" {summary.sent_to_pool_over_cap}, rejected {summary.rejected}")
     for owner, count in summary.over_cap.items():
-        out.say(f"  {owner} is at their cap: {count} row(s) went to the pool instead")
+        out.say(f"  {owner} is at their cap: {plural(count, 'row')} went to the pool instead")
+    if summary.not_updated:
+        out.say(f"  not updated: {plural(summary.not_updated, 'existing customer')} of another"
+                " team (a manager updates their team's customers and the pool's)")
     shown = summary.duplicates[:20]
     for dup in shown:
         if dup["existing_id"]:
@@ -880,14 +906,16 @@ def demo(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Where to build the demo database.")]
     = Path("crmpool-demo.db"),
+    fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Build a demo database from the bundled examples and show claims, refusals, a sweep."""
     from crmpool.demo import build_demo
     from crmpool.output import Output
 
-    # A walk-through for people: tables even when piped into a pager.
-    output = Output("table", quiet)
+    # A walk-through for people: tables even when piped into a pager, unless a machine
+    # format is asked for by name (then each step's rows in that format).
+    output = Output(fmt.value if fmt else "table", quiet)
     build_demo(out, clock(), output.say, lambda rows, columns: output.rows(rows, columns))
 
 
@@ -977,9 +1005,19 @@ def _undo(ctx: typer.Context, run_id: int, dry_run: bool, fmt: Any, quiet: bool)
               f" {summary['warnings_reopened']} reopened")
 
 
+def done(out: Any, record: dict, message: str) -> None:
+    """What a command that changes one thing did: a sentence for people, data for machines."""
+    if out.for_people:
+        out.say(message)
+    elif not out.quiet:
+        out.record(record)
+
+
 def plural(count: int, noun: str) -> str:
-    """`1 customer`, `2 customers`: counts in messages read as English."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+    """`1 customer`, `2 customers` (crmpool.values.plural, imported on use)."""
+    from crmpool.values import plural as counted
+
+    return counted(count, noun)
 
 
 @command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -142,17 +143,20 @@ def list_customers(conn: sqlite3.Connection, where: CustomerFilter, now: datetim
     clauses: list[str] = []
     params: list[object] = []
     if where.owner:
+        get_user(conn, where.owner)  # a mistyped name is a refusal, not "no customers"
         clauses.append("owner = ?")
         params.append(where.owner)
     if where.in_pool:
         clauses.append("owner IS NULL")
     if where.pool:
+        require_pool(conn, where.pool)
         clauses.append("pool = ?")
         params.append(where.pool)
     for column in ("level", "region"):
         value = getattr(where, column)
         if value:
-            clauses.append(f"{column} = ?")
+            # Any case, as rule scopes match (a, A): people type levels both ways.
+            clauses.append(f"{column} = ? COLLATE NOCASE")
             params.append(value)
     if where.status:
         if where.status not in STATUSES:
@@ -193,6 +197,7 @@ def show_customer(conn: sqlite3.Connection, customer_id: int) -> dict:
     """One customer with its contacts, deals and ownership history."""
     row = load_customer(conn, customer_id)
     shown = {column: row[column] for column in EXPORT_COLUMNS}
+    shown["extra"] = json.loads(shown["extra"]) if shown["extra"] else None
     shown["contacts"] = [dict(r) for r in conn.execute(
         "SELECT id, at, via, note, user, next_at FROM contacts WHERE customer_id = ?"
         " ORDER BY at, id", (customer_id,))]

@@ -5,6 +5,7 @@ Found with the key indexes and GROUP BY, never by a query per row.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 # (key column, what to call it); columns come from this fixed list only.
@@ -20,14 +21,18 @@ def duplicate_clusters(conn: sqlite3.Connection) -> list[dict]:
     for column, label in KEYS:
         rows = conn.execute(
             f"""SELECT {column} AS key, count(*) AS count,
-                       group_concat(id, ' ') AS ids,
-                       group_concat(name, ' | ') AS names,
-                       group_concat(coalesce(owner, '(' || pool || ' pool)'), ' | ') AS owners
+                       json_group_array(id) AS ids,
+                       json_group_array(name) AS names,
+                       json_group_array(owner) AS owners
                 FROM (SELECT * FROM customers WHERE {column} IS NOT NULL
                       AND status <> 'invalid' ORDER BY id)
                 GROUP BY {column} HAVING count(*) > 1"""
         )
-        clusters.extend({"same": label, **dict(row)} for row in rows)
+        # Arrays, not text: `crmpool dupes -f jsonl | crmpool invalid -` reads `ids`; an
+        # owner of null is a customer waiting in a pool.
+        clusters.extend({"same": label, **dict(row), "ids": json.loads(row["ids"]),
+                         "names": json.loads(row["names"]),
+                         "owners": json.loads(row["owners"])} for row in rows)
     clusters.sort(key=lambda c: (-c["count"], c["same"], c["key"]))
     return clusters
 

@@ -17,7 +17,7 @@ from array import array
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from crmpool import customer_rows
@@ -37,6 +37,7 @@ from crmpool.ruleset import active_rules
 from crmpool.sources import Source, read_records, read_rows
 from crmpool.store import Rollback, indexes_rebuilt, transaction
 from crmpool.users import User, require_role
+from crmpool.values import plural
 from crmpool.when import stored
 
 CHUNK = 20_000
@@ -85,9 +86,11 @@ class ImportSummary:
     extra_columns: list[str] = field(default_factory=list)
     duplicates: list[dict] = field(default_factory=list)
     over_cap: dict[str, int] = field(default_factory=dict)
+    not_updated: int = 0  # --on-duplicate update: existing customers not the importer's to edit
+    headers_seen: set[str] = field(default_factory=set)  # to check --map against
 
     def as_dict(self) -> dict:
-        return dict(vars(self))
+        return {k: v for k, v in vars(self).items() if k != "headers_seen"}
 
 
 class _Rejects:
@@ -144,6 +147,7 @@ class _Layouts:
         key = tuple(headers)
         layout = self.known.get(key)
         if layout is None:
+            self.summary.headers_seen.update(key)
             layout = self.known[key] = Layout(self.opts.kind, list(key), self.opts.mapping,
                                               self.opts.date_order, self.json)
             self.summary.extra_columns += [k for k in layout.extra
@@ -193,6 +197,11 @@ def import_file(conn: sqlite3.Connection, actor: User, source: Source, opts: Imp
             rejects = _Rejects(opts.skip_bad, source)
             load = _import_customers if opts.kind == "customers" else _import_activity
             load(conn, actor, source, opts, now, summary, rejects, progress)
+            unused = [src for src in opts.mapping if src not in summary.headers_seen]
+            if unused and summary.read:
+                raise UsageError(f"--map {unused[0]}=…: {source.name} has no column"
+                                 f" {unused[0]!r} (its columns: "
+                                 f"{', '.join(sorted(summary.headers_seen))[:300]})")
             summary.rejected = rejects.count
             if opts.dry_run:
                 raise Rollback
@@ -201,7 +210,8 @@ def import_file(conn: sqlite3.Connection, actor: User, source: Source, opts: Imp
             rejects.finish(keep=False)
         raise
     if rejects:
-        rejects.finish(keep=not opts.dry_run)
+        # A dry run writes what it would reject too: that is what one runs it for.
+        rejects.finish(keep=True)
     return summary
 
 
@@ -224,7 +234,8 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
     ctx = customer_rows.Context(
         now=stored(now), users=users, team=team, pools=set(pool_names(conn)),
         default_pool=require_pool(conn, opts.pool) if opts.pool else DEFAULT_POOL,
-        owner=opts.owner)
+        owner=opts.owner, date_order=opts.date_order,
+        freeze_until_most=stored(now + timedelta(days=rules.limits.freeze_max_days)))
     customer_rows.prepare(conn, ctx)
     headers, records = read_rows(source)
     base = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM customers").fetchone()[0]
@@ -256,8 +267,9 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
         # duplicates are gone, so deleting them costs those indexes nothing.
         if dropped:
             dropped.build(within=KEY_COLUMNS)
-        _settle_duplicates(conn, source, opts, summary, base, lines)
+        _settle_duplicates(conn, actor, source, opts, summary, base, lines, team, now)
     _send_over_cap_to_pool(conn, rules.limits, summary, base)
+    _settle_freezes(conn, actor, source, rules.limits, ctx.now, base)
     conn.execute(
         "INSERT INTO events (customer_id, at, action, actor, to_owner, to_pool, reason)"
         " SELECT id, ?, 'import', ?, owner, pool, ? FROM customers WHERE id >= ?",
@@ -370,8 +382,32 @@ def _line_of(lines: array, base: int, customer_id: int) -> int:
     return lines[customer_id - base]
 
 
-def _settle_duplicates(conn: sqlite3.Connection, source: Source, opts: ImportOptions,
-                       summary: ImportSummary, base: int, lines: array) -> None:
+def _settle_freezes(conn: sqlite3.Connection, actor: User, source: Source, limits,
+                    now_text: str, base: int) -> None:
+    """Imported freezes follow the freeze rules (each row's end was checked against
+    freeze_max_days as it was read): owned customers only, at most freezes_per_user per
+    owner, and a `freeze` event each, as `crmpool freeze` writes."""
+    conn.execute("UPDATE customers SET frozen_until = NULL, freeze_reason = NULL"
+                 " WHERE id >= ? AND owner IS NULL AND frozen_until IS NOT NULL", (base,))
+    over = conn.execute(
+        "SELECT owner, count(*) FROM customers WHERE owner IN (SELECT DISTINCT owner FROM"
+        " customers WHERE id >= ? AND frozen_until IS NOT NULL) AND frozen_until > ?"
+        " GROUP BY owner HAVING count(*) > ? ORDER BY owner LIMIT 1",
+        (base, now_text, limits.freezes_per_user)).fetchone()
+    if over:
+        raise InputError(f"{source.name}: {over[0]} would have {over[1]} frozen customers, and"
+                         f" freezes_per_user is {limits.freezes_per_user}; nothing imported")
+    conn.execute(
+        "INSERT INTO events (customer_id, at, action, actor, from_owner, to_owner, reason)"
+        " SELECT id, ?, 'freeze', ?, owner, owner, 'until ' || frozen_until || ': '"
+        " || coalesce(freeze_reason, 'imported') FROM customers"
+        " WHERE id >= ? AND frozen_until IS NOT NULL",
+        (now_text, actor.name, base))
+
+
+def _settle_duplicates(conn: sqlite3.Connection, actor: User, source: Source,
+                       opts: ImportOptions, summary: ImportSummary, base: int, lines: array,
+                       team: set[str] | None, now: datetime) -> None:
     found = find_new_duplicates(conn, base)
     if not found:
         return
@@ -399,7 +435,7 @@ def _settle_duplicates(conn: sqlite3.Connection, source: Source, opts: ImportOpt
         raise InputError(
             f"{source.name} line {first['line']}: duplicate of {where}"
             f" ({first['existing_name']}, same {' and '.join(first['same'])});"
-            f" {len(summary.duplicates)} duplicate(s) in all, nothing imported"
+            f" {plural(len(summary.duplicates), 'duplicate')} in all, nothing imported"
             " (--on-duplicate skip or update to go on)"
         )
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS import_dups"
@@ -415,13 +451,32 @@ def _settle_duplicates(conn: sqlite3.Connection, source: Source, opts: ImportOpt
             for f, k in (("phone", "phone_key"), ("email", "email_key"),
                          ("company_id", "company_id_key"))
         )
-        # The last line naming a customer wins, as if the rows were applied in order.
+        # The last line naming a customer wins, as if the rows were applied in order. A
+        # manager updates their team's customers and the pool's, as they may act on them;
+        # the others are left as they are, and the summary says so.
+        managed, managed_params = "", []
+        if team is not None:
+            managed = (" AND (t.owner IS NULL OR t.owner IN"
+                       f" ({', '.join('?' * len(team))}))")
+            managed_params = sorted(team)
+        latest = ("(SELECT d.target_id, max(d.new_id) AS new_id FROM temp.import_dups d"
+                  " JOIN customers t ON t.id = d.target_id WHERE d.target_id < ?"
+                  f"{managed} GROUP BY d.target_id)")
+        summary.not_updated = conn.execute(
+            "SELECT count(DISTINCT target_id) FROM temp.import_dups WHERE target_id < ?",
+            (base,)).fetchone()[0]
+        conn.execute(
+            "INSERT INTO events (customer_id, at, action, actor, from_owner, to_owner, reason)"
+            f" SELECT t.id, ?, 'import-update', ?, t.owner, t.owner, ? FROM {latest} d"
+            " JOIN customers t ON t.id = d.target_id",
+            (stored(now), actor.name, f"updated from {Path(source.name).name}", base,
+             *managed_params))
         summary.updated = conn.execute(
-            f"UPDATE customers SET {sets} FROM (SELECT target_id, max(new_id) AS new_id"
-            " FROM temp.import_dups GROUP BY target_id) d JOIN customers n ON n.id = d.new_id"
-            " WHERE customers.id = d.target_id AND d.target_id < ?",
-            (base,),
+            f"UPDATE customers SET {sets} FROM {latest} d JOIN customers n ON n.id = d.new_id"
+            " WHERE customers.id = d.target_id",
+            (base, *managed_params),
         ).rowcount
+        summary.not_updated -= summary.updated
     summary.duplicates_skipped = conn.execute(
         "DELETE FROM customers WHERE id IN (SELECT new_id FROM temp.import_dups)").rowcount
     if opts.on_duplicate == "update":

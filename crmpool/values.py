@@ -136,3 +136,8 @@ def check_name(text: str, what: str) -> str:
         if not (char.isalnum() or char in "._-") or unicodedata.category(char)[0] == "C":
             raise ValueError(f"{what} {text!r}: letters, digits, '.', '_' and '-' only")
     return text
+
+
+def plural(count: int, noun: str) -> str:
+    """`1 customer`, `2 customers`: counts in messages read as English."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"

@@ -307,8 +307,14 @@ def test_dupes_lists_clusters(cli, conn):
         {"name": "Dead", "phone": "13800000001", "status": "invalid"},
     ])
     clusters = cli.rows("dupes")
-    assert {(c["same"], c["ids"]) for c in clusters} == {("name", "1 2"), ("phone", "1 3")}
-    assert clusters[0]["owners"] in ("li | (public pool)",)
+    assert {(c["same"], tuple(c["ids"])) for c in clusters} == {("name", (1, 2)),
+                                                                 ("phone", (1, 3))}
+    assert clusters[0]["owners"] == ["li", None]
+    # Data, not display text: the clusters pipe straight into a command over IDs.
+    result = cli("invalid", "-", "--reason", "dup", input="\n".join(
+        __import__("json").dumps(c) for c in clusters if c["same"] == "phone"))
+    assert result.exit_code == 0, result.stderr
+    assert cli("invalid", "-", "--reason", "x", input='{"ids": [true]}').exit_code == 3
 
 
 def test_reps_cannot_import_and_managers_import_for_their_team(cli, conn, tmp_path):
