@@ -241,9 +241,11 @@ def report(out: Any, outcomes: list) -> None:
     failed = [o for o in outcomes if not o.ok]
     if out.for_people:
         if not out.quiet:
+            from crmpool.output import printable
+
             for outcome in outcomes:
                 if outcome.ok:
-                    print(f"{outcome.id}\t{outcome.message}", file=out.out)
+                    print(f"{outcome.id}\t{printable(outcome.message)}", file=out.out)
     else:
         out.rows((o.as_row() for o in outcomes), ["id", "ok", "result", "message"])
     for outcome in failed:
@@ -707,7 +709,9 @@ def export(
                                          newline="")
             s.out.ascii = False
         s.out.rows(rows, columns)
-        s.out.out.flush()
+        if encoding.value != "utf-8":
+            s.out.out.flush()
+            s.out.out.detach()  # leave sys.stdout's buffer open for the interpreter
 
 
 @command()

@@ -148,6 +148,10 @@ class _Layouts:
         layout = self.known.get(key)
         if layout is None:
             self.summary.headers_seen.update(key)
+            unused = [src for src in self.opts.mapping if src not in key]
+            if unused and not self.json:  # a JSON object may simply lack that key
+                raise UsageError(f"--map {unused[0]}=…: the file has no column {unused[0]!r}"
+                                 f" (its columns: {', '.join(key)[:300]})")
             layout = self.known[key] = Layout(self.opts.kind, list(key), self.opts.mapping,
                                               self.opts.date_order, self.json)
             self.summary.extra_columns += [k for k in layout.extra

@@ -229,12 +229,13 @@ def _parse_limits(data: object, problems: list[str]) -> Limits:
                 problems.append(f"limits.{key}: must be true or false, not {value!r}")
             else:
                 values[key] = value
-        elif not _is_int(value) or value < 0:
-            problems.append(f"limits.{key}: must be a whole number, 0 or more, not {value!r}")
-        elif key == "freeze_max_days" and value == 0:
-            problems.append("limits.freeze_max_days: must be at least 1 day")
         else:
-            values[key] = value
+            low, high = LIMIT_RANGES[key]
+            if not _is_int(value) or not low <= value <= high:
+                problems.append(f"limits.{key}: must be a whole number from {low} to"
+                                f" {high:,}, not {value!r}")
+            else:
+                values[key] = value
     return Limits(**values)  # type: ignore[arg-type]
 
 

@@ -389,11 +389,15 @@ def _json_value(source: Source, line: int, text: str, start: int = 0):
     def refuse_constant(name: str):
         raise InputError(f"{source.name} line {line}: {name} is not a value crmpool keeps")
 
-    decoder = json.JSONDecoder(parse_float=str, parse_int=str, parse_constant=refuse_constant)
+    decoder = json.JSONDecoder(parse_float=str, parse_constant=refuse_constant)
     try:
         return decoder.raw_decode(text, start)
     except RecursionError:
         raise InputError(f"{source.name} line {line}: JSON nested too deeply") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer of thousands of digits
+        raise InputError(f"{source.name} line {line}: {exc}") from None
 
 
 def _json_lines(source: Source) -> Iterator[tuple[int, dict]]:
