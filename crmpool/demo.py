@@ -24,7 +24,16 @@ from crmpool.sweep import sweep
 from crmpool.users import add_user, get_user
 from crmpool.why import WHY_TABLE_COLUMNS, explain
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+def examples_dir() -> Path:
+    """The bundled examples: package data when installed (pyproject.toml maps examples/ to
+    crmpool/examples), examples/ beside the package in a checkout."""
+    here = Path(__file__).resolve().parent
+    installed = here / "examples"
+    return installed if (installed / "customers.csv").exists() else here.parent / "examples"
+
+
+EXAMPLES = examples_dir()
 Say = Callable[[str], None]
 Show = Callable[[list[dict], Sequence[str]], None]
 
