@@ -723,3 +723,75 @@ def test_map_must_name_a_column_and_dry_run_writes_rejects(cli, conn, tmp_path):
     assert "every customer needs a name" in rejects.read_text()
     assert conn.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
     assert "(s)" not in result.stderr
+
+
+# --- why, sweep and warnings agree after any sequence of sweeps ----------------------------
+
+AGREE_RULES = ("[[reclaim]]\nname = 'idle'\nidle_days = 10\nwarn_days = 3\n"
+               "[[reclaim]]\nname = 'deal'\nno_deal_days = 20\nwarn_days = 6\n")
+STEP = st.one_of(
+    st.tuples(st.just("sweep"), st.integers(0, 72)),  # hours later
+    st.tuples(st.just("dry"), st.integers(-48, 72)),
+    st.tuples(st.just("log"), st.integers(0, 4)),
+    st.tuples(st.just("freeze"), st.integers(0, 4), st.integers(1, 15)),
+    st.tuples(st.just("claim"), st.integers(0, 4)),
+    st.tuples(st.just("undo"), st.just(0)),
+)
+
+
+@given(st.lists(STEP, min_size=3, max_size=14))
+@settings(max_examples=40, deadline=None)
+def test_why_sweep_and_warnings_agree(tmp_path_factory, steps):
+    from conftest import make_team
+    from crmpool.contacts import log_contact
+    from crmpool.freezes import freeze
+    from crmpool.ownership import claim
+    from crmpool.undo import undo_run
+    from crmpool.users import get_user
+    from crmpool.why import explain
+
+    conn = store.create_db(tmp_path_factory.mktemp("agree") / "t.db", NOW)
+    make_team(conn)
+    boss, wang, li = (get_user(conn, n) for n in ("boss", "wang", "li"))
+    use_rules(conn, {"boss": boss}, AGREE_RULES)
+    ids = add_customers(conn, [{"name": f"c{i}", "owner": "li",
+                                "assigned_at": stored(NOW - timedelta(days=2 * i + 1))}
+                               for i in range(5)])
+    clock = NOW
+    for step in steps:
+        kind = step[0]
+        if kind == "sweep":
+            clock += timedelta(hours=step[1])
+            sweep(conn, boss, clock, clock)
+        elif kind == "dry":
+            sweep(conn, boss, clock + timedelta(hours=step[1]), clock, dry_run=True)
+        elif kind == "log":
+            log_contact(conn, li, [ids[step[1]]], clock)
+        elif kind == "freeze":
+            freeze(conn, wang, [ids[step[1]]], clock + timedelta(days=step[2]), "x", clock)
+        elif kind == "claim":
+            claim(conn, li, [ids[step[1]]], clock)
+        elif kind == "undo":
+            last = conn.execute("SELECT max(id) FROM runs WHERE undone_at IS NULL").fetchone()[0]
+            if last:
+                undo_run(conn, boss, last, clock)
+        swept = conn.execute("SELECT max(as_of) FROM runs WHERE dry_run = 0 AND undone_at IS"
+                             " NULL").fetchone()[0]
+        if kind != "sweep" or swept is None:
+            continue
+        # Right after a sweep as of `clock`: nobody it should have reclaimed is still owned,
+        # and the open warnings are exactly the rules whose window holds, with why's days.
+        open_now = {(r["customer_id"], r["rule"]): r["due_at"] for r in conn.execute(
+            "SELECT customer_id, rule, due_at FROM warnings w JOIN customers c"
+            " ON c.id = w.customer_id WHERE w.closed_at IS NULL AND c.owner = w.owner")}
+        expected = {}
+        for cid in ids:
+            _, rows = explain(conn, cid, clock)
+            for row in rows:
+                if not row["applies"]:
+                    continue
+                assert row["fires_at"] > stored(clock), (cid, row)  # else it was reclaimed
+                if row["warn_from"] and row["warn_from"] <= stored(clock):
+                    expected[(cid, row["rule"])] = row["fires_at"]
+        assert open_now == expected, steps
+    conn.close()
