@@ -7,7 +7,9 @@ the same run times
             writes are checked like crmpool's);
   crmpool:  `crmpool sweep` (freezes, the rule, warnings, the runs row, one transaction).
 Prints both, the ratio (target <= 1.2x, never above 1.5x) and crmpool's peak memory, which
-should stay flat as N grows (try --n 200000 and the default).
+should stay flat as N grows (try --n 200000 and the default). Then the same sweep with
+`-f json`, which streams every reclaimed and warned customer to stdout: its time against the
+quiet sweep, and its peak memory (target <= 250 MB at any N).
 
     .venv/bin/python bench/sweep.py [--n 1000000]
 """
@@ -73,6 +75,8 @@ def main() -> None:
         build(original, n)
         copy = Path(tmp) / "copy.db"
         shutil.copy(original, copy)
+        detailed = Path(tmp) / "detailed.db"
+        shutil.copy(original, detailed)
         due = sqlite3.connect(original).execute(
             "SELECT count(*) FROM customers WHERE idle_since <= '2026-10-24T10:00:00Z'"
         ).fetchone()[0]
@@ -83,9 +87,14 @@ def main() -> None:
         reclaimed = sqlite3.connect(original).execute(
             "SELECT count(*) FROM events WHERE action = 'reclaim'").fetchone()[0]
         assert reclaimed == due, (reclaimed, due)
+        json_time, json_mem = run_measured(
+            [crmpool, "--db", str(detailed), "--as", "admin", "sweep", "--now", NOW, "-f",
+             "json"])
     print(f"baseline two statements  {base_time:7.2f} s  peak {base_mem:6.0f} MB")
     print(f"crmpool sweep            {crm_time:7.2f} s  peak {crm_mem:6.0f} MB")
     print(f"ratio {crm_time / base_time:.2f}x (target <= 1.2x, never above 1.5x)")
+    print(f"crmpool sweep -f json    {json_time:7.2f} s  peak {json_mem:6.0f} MB"
+          f"  ({json_time / crm_time:.2f}x the quiet sweep; memory target <= 250 MB)")
 
 
 if __name__ == "__main__":

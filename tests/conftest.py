@@ -13,10 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from crmpool import store
-from crmpool.cli import app
+from crmpool.cli import load_commands
 from crmpool.pools import DEFAULT_POOL, add_pool
 from crmpool.users import add_user, get_user
 
+app = load_commands()  # every command, for CliRunner
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 NOW_TEXT = "2026-11-23T10:00:00Z"
 ROOT = Path(__file__).resolve().parent.parent

@@ -743,6 +743,7 @@ STEP = st.one_of(
 @settings(max_examples=40, deadline=None)
 def test_why_sweep_and_warnings_agree(tmp_path_factory, steps):
     from conftest import make_team
+
     from crmpool.contacts import log_contact
     from crmpool.freezes import freeze
     from crmpool.ownership import claim

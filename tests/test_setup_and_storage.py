@@ -6,11 +6,10 @@ import sqlite3
 import stat
 
 import pytest
-from conftest import NOW, NOW_TEXT, Cli, add_customers, dump, make_team
+from conftest import NOW, NOW_TEXT, Cli, add_customers, app, dump, make_team
 from typer.testing import CliRunner
 
 from crmpool import store
-from crmpool.cli import app
 from crmpool.migrations import MIGRATIONS
 
 
@@ -248,7 +247,7 @@ def test_dump_helper_sees_changes(conn, db_path):
 
 
 def test_only_the_invoked_command_is_built():
-    from crmpool.cli import app, invoked_command, only
+    from crmpool.cli import invoked_command, only
 
     assert invoked_command(["--db", "x.db", "--as", "li", "claim", "3"]) == "claim"
     assert invoked_command(["--version"]) is None

@@ -1,0 +1,248 @@
+"""The commands on customers: add, list, show, log, claim, release, assign, freeze, unfreeze, deal,
+invalid."""
+
+# Deferred annotations: Typer evaluates only the invoked command's (crmpool.cli.only).
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from crmpool.cli import (
+    FormatOpt,
+    IdArg,
+    IdsArg,
+    LimitOpt,
+    QuietOpt,
+    ReasonOpt,
+    UsageError,
+    WhenHelp,
+    _checked,
+    command,
+    report,
+    session,
+    when,
+)
+
+# --- customers ---------------------------------------------------------------------------
+
+
+@command()
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Customer (company or person) name.")],
+    phone: Annotated[str | None, typer.Option(help="Phone number.")] = None,
+    email: Annotated[str | None, typer.Option(help="E-mail address.")] = None,
+    company_id: Annotated[str | None, typer.Option(
+        help="Company registry id (统一社会信用代码).")] = None,
+    level: Annotated[str | None, typer.Option(help="Customer level, e.g. A, B, C.")] = None,
+    region: Annotated[str | None, typer.Option(help="Region.")] = None,
+    industry: Annotated[str | None, typer.Option(help="Industry.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Owner (default: you).")] = None,
+    pool: Annotated[str | None, typer.Option(help="Put it in this pool, unowned.")] = None,
+    allow_duplicate: Annotated[bool, typer.Option(
+        help="Add it even if it looks like an existing customer.")] = False,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Add one customer, owned by you (or --owner) or waiting in --pool."""
+    from crmpool.customers import LIST_COLUMNS, add_customer
+
+    with session(ctx, fmt, quiet) as s:
+        row = add_customer(s.conn, s.actor, s.now, name, phone=phone, email=email,
+                           company_id=company_id, level=level, region=region,
+                           industry=industry, owner=owner, pool=pool,
+                           allow_duplicate=allow_duplicate)
+        s.out.rows([row], LIST_COLUMNS)
+
+
+@command("list")
+def list_(
+    ctx: typer.Context,
+    owner: Annotated[str | None, typer.Option(help="Owned by this user.")] = None,
+    mine: Annotated[bool, typer.Option(help="Owned by you.")] = False,
+    pool: Annotated[str | None, typer.Option(help="Home pool is this one.")] = None,
+    in_pool: Annotated[bool, typer.Option(help="Unowned: waiting in a pool.")] = False,
+    level: Annotated[str | None, typer.Option(help="Customer level.")] = None,
+    region: Annotated[str | None, typer.Option(help="Region.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="active, won or invalid (default: all but invalid).")] = None,
+    idle_over: Annotated[int | None, typer.Option(
+        help="Owned, with no contact or assignment for more than DAYS.", metavar="DAYS",
+        parser=_checked("parse_days"))]
+    = None,
+    frozen: Annotated[bool, typer.Option(help="Frozen now.")] = False,
+    search: Annotated[str | None, typer.Option(help="Text in name, phone or e-mail.")] = None,
+    limit: LimitOpt = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """List customers matching every filter given."""
+    from crmpool.customers import LIST_COLUMNS, TABLE_COLUMNS, CustomerFilter, list_customers
+
+    if owner and mine:
+        raise UsageError("give --owner or --mine, not both")
+    if pool and in_pool:
+        raise UsageError("give --pool or --in-pool, not both")
+    with session(ctx, fmt, quiet) as s:
+        where = CustomerFilter(owner=s.actor.name if mine else owner, pool=pool,
+                               in_pool=in_pool, level=level, region=region, status=status,
+                               idle_over=idle_over, frozen=frozen, search=search, limit=limit)
+        s.out.rows(list_customers(s.conn, where, s.now), LIST_COLUMNS,
+                   for_people=TABLE_COLUMNS)
+
+
+@command()
+def show(ctx: typer.Context, customer_id: IdArg,
+         fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """One customer with its contacts, deals and ownership history."""
+    from crmpool.customers import show_customer
+
+    with session(ctx, fmt, quiet) as s:
+        shown = show_customer(s.conn, customer_id)
+        s.out.record(shown, title=f"customer {customer_id}")
+
+
+@command("log")
+def log_(
+    ctx: typer.Context,
+    ids: IdsArg,
+    via: Annotated[str, typer.Option(
+        help="How you were in touch: call, visit, email, message, meeting, other (or 电话,"
+        " 拜访, 微信 …).", parser=_checked("parse_via"))] = "call",
+    note: Annotated[str | None, typer.Option(help="What was said.")] = None,
+    at: Annotated[str | None, typer.Option(help=f"When it happened (default now): {WhenHelp}.")]
+    = None,
+    next_: Annotated[str | None, typer.Option("--next", help=f"Next follow-up due: {WhenHelp}.")]
+    = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Log a contact (跟进); it restarts the idle clock. Future times are refused."""
+    from crmpool.contacts import log_contact
+    from crmpool.idargs import parse_ids
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = log_contact(s.conn, s.actor, customer_ids, s.now, via=via, note=note,
+                               at=when(at, s.now, "--at"), next_at=when(next_, s.now, "--next"))
+    report(s.out, outcomes)
+
+
+@command()
+def claim(ctx: typer.Context, ids: IdsArg, fmt: FormatOpt = None,
+          quiet: QuietOpt = False) -> None:
+    """Take customers from a pool (领取), within your cap, daily limit and cooldown."""
+    from crmpool.idargs import parse_ids
+    from crmpool.ownership import claim as claim_customers
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = claim_customers(s.conn, s.actor, customer_ids, s.now)
+    report(s.out, outcomes)
+
+
+@command()
+def release(
+    ctx: typer.Context,
+    ids: IdsArg,
+    reason: ReasonOpt,
+    pool: Annotated[str | None, typer.Option(help="Send them here instead of their home pool.")]
+    = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Give customers back to the pool (退回公海), with a reason."""
+    from crmpool.idargs import parse_ids
+    from crmpool.ownership import release as release_customers
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = release_customers(s.conn, s.actor, customer_ids, reason, s.now, pool=pool)
+    report(s.out, outcomes)
+
+
+@command()
+def assign(
+    ctx: typer.Context,
+    ids: IdsArg,
+    to: Annotated[str, typer.Option(help="The user who gets them.", show_default=False)],
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Hand customers to a user (分配): managers within their team, admins anyone."""
+    from crmpool.idargs import parse_ids
+    from crmpool.ownership import assign as assign_customers
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = assign_customers(s.conn, s.actor, customer_ids, to, s.now)
+    report(s.out, outcomes)
+
+
+@command()
+def freeze(
+    ctx: typer.Context,
+    ids: IdsArg,
+    until: Annotated[str, typer.Option(help=f"Frozen until: {WhenHelp}.", show_default=False)],
+    reason: ReasonOpt,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Exempt customers from reclaim until a date (冻结); managers and admins."""
+    from crmpool.freezes import freeze as freeze_customers
+    from crmpool.idargs import parse_ids
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = freeze_customers(s.conn, s.actor, customer_ids,
+                                    when(until, s.now, "--until"), reason, s.now)
+    report(s.out, outcomes)
+
+
+@command()
+def unfreeze(ctx: typer.Context, ids: IdsArg, fmt: FormatOpt = None,
+             quiet: QuietOpt = False) -> None:
+    """Lift freezes early; managers and admins."""
+    from crmpool.freezes import unfreeze as unfreeze_customers
+    from crmpool.idargs import parse_ids
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = unfreeze_customers(s.conn, s.actor, customer_ids, s.now)
+    report(s.out, outcomes)
+
+
+@command()
+def deal(
+    ctx: typer.Context,
+    customer_id: IdArg,
+    amount: Annotated[str, typer.Option(help="Amount, e.g. 12000 or 12,000.50.",
+                                        show_default=False)],
+    stage: Annotated[str, typer.Option(help="open, won or lost (or 赢单, 输单 …).",
+                                       parser=_checked("parse_stage"))] = "open",
+    at: Annotated[str | None, typer.Option(help=f"When (default now): {WhenHelp}.")] = None,
+    note: Annotated[str | None, typer.Option(help="A note.")] = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Record a deal (成交 / 签单); a won deal marks the customer won."""
+    from crmpool.deals import record_deal
+
+    with session(ctx, fmt, quiet) as s:
+        row = record_deal(s.conn, s.actor, customer_id, amount, s.now, stage=stage,
+                          at=when(at, s.now, "--at"), note=note)
+        s.out.rows([row])
+
+
+@command()
+def invalid(ctx: typer.Context, ids: IdsArg, reason: ReasonOpt, fmt: FormatOpt = None,
+            quiet: QuietOpt = False) -> None:
+    """Mark dead records invalid (无效): out of every list and every rule."""
+    from crmpool.customers import mark_invalid
+    from crmpool.idargs import parse_ids
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = mark_invalid(s.conn, s.actor, customer_ids, reason, s.now)
+    report(s.out, outcomes)

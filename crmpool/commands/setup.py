@@ -1,0 +1,144 @@
+"""`crmpool init`, `user add|set|list`, `pool add|list`: a team's database, users, pools."""
+
+# Deferred annotations: Typer evaluates only the invoked command's (crmpool.cli.only).
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from crmpool.cli import (
+    FormatOpt,
+    QuietOpt,
+    Settings,
+    UsageError,
+    _checked,
+    acting_name,
+    clock,
+    command,
+    done,
+    pool_app,
+    session,
+    user_app,
+)
+
+# --- setup -------------------------------------------------------------------------------
+
+
+@command()
+def init(
+    ctx: typer.Context,
+    admin: Annotated[str | None, typer.Option(
+        help="Name of the first admin (default: --as, CRMPOOL_USER or your login).")] = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Create the database file (mode 0600) with its first admin and the `public` pool."""
+    from crmpool import store
+    from crmpool.output import Output
+    from crmpool.pools import DEFAULT_POOL, add_pool
+    from crmpool.users import add_user, check_user_name
+
+    settings: Settings = ctx.obj
+    now = clock()
+    name = admin or acting_name(settings)
+    check_user_name(name)  # before the file exists: a bad name leaves nothing behind
+    conn = store.create_db(settings.db, now)
+    try:
+        with store.transaction(conn):
+            add_pool(conn, None, DEFAULT_POOL, now)
+            add_user(conn, None, name, now, role="admin")
+    finally:
+        conn.close()
+    done(Output(fmt.value if fmt else None, quiet), {"db": str(settings.db), "admin": name},
+         f"created {settings.db} (readable by you only) with admin {name!r}")
+
+
+@command("add", group=user_app)
+def user_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Login-style user name.")],
+    role: Annotated[str, typer.Option(help="rep, manager or admin.")] = "rep",
+    team: Annotated[str | None, typer.Option(help="Team name; managers manage their team.")]
+    = None,
+    cap: Annotated[int | None, typer.Option(
+        help="The most customers this user may own (default: the rules' cap).",
+        parser=_checked("parse_cap"))] = None,
+    display: Annotated[str | None, typer.Option(help="Display name, e.g. 李雷.")] = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Add a user (admin only)."""
+    from crmpool.store import transaction
+    from crmpool.users import add_user
+
+    with session(ctx, fmt, quiet) as s, transaction(s.conn):
+        user = add_user(s.conn, s.actor, name, s.now, role=role, team=team, cap=cap,
+                        display=display)
+    done(s.out, user._asdict(), f"added {user.role} {user.name}")
+
+
+@command("set", group=user_app)
+def user_set(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The user to change.")],
+    role: Annotated[str | None, typer.Option(help="rep, manager or admin.")] = None,
+    team: Annotated[str | None, typer.Option(help="Team name; \"\" for none.")] = None,
+    cap: Annotated[int | None, typer.Option(help="Their own cap.",
+                                            parser=_checked("parse_cap"))] = None,
+    default_cap: Annotated[bool, typer.Option(
+        "--default-cap", help="Drop their own cap; the rules' cap applies again.")] = False,
+    display: Annotated[str | None, typer.Option(help="Display name.")] = None,
+    active: Annotated[bool | None, typer.Option(
+        "--active/--inactive", help="An inactive user can do nothing.", show_default=False)]
+    = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Change a user's role, team, cap, display name or active flag (admin only)."""
+    from crmpool.store import transaction
+    from crmpool.users import UNSET, set_user
+
+    if cap is not None and default_cap:
+        raise UsageError("give --cap N or --default-cap, not both")
+    with session(ctx, fmt, quiet) as s, transaction(s.conn):
+        user = set_user(
+            s.conn, s.actor, name, s.now, role=role,
+            team=UNSET if team is None else (team or None),
+            cap=None if default_cap else (UNSET if cap is None else cap),
+            display=UNSET if display is None else (display or None), active=active,
+        )
+    done(s.out, user._asdict(), f"changed {name}")
+
+
+@command("list", group=user_app)
+def user_list(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Every user, with how many customers they own against their cap."""
+    from crmpool.ruleset import active_limits
+    from crmpool.users import list_users
+
+    with session(ctx, fmt, quiet) as s:
+        limits = active_limits(s.conn)
+        s.out.rows(list_users(s.conn, limits.cap, limits.cap_counts_won),
+                   ["name", "role", "team", "display", "active", "owned", "counted", "cap"])
+
+
+@command("add", group=pool_app)
+def pool_add(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Pool name.")],
+             fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Create a pool (admin only)."""
+    from crmpool.pools import add_pool
+    from crmpool.store import transaction
+
+    with session(ctx, fmt, quiet) as s, transaction(s.conn):
+        add_pool(s.conn, s.actor, name, s.now)
+    done(s.out, {"pool": name}, f"created pool {name!r}")
+
+
+@command("list", group=pool_app)
+def pool_list(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Every pool, with how many customers wait in it."""
+    from crmpool.pools import list_pools
+
+    with session(ctx, fmt, quiet) as s:
+        s.out.rows(list_pools(s.conn), ["name", "waiting", "home_of"])

@@ -1,0 +1,149 @@
+"""The sweep and what it leaves: `sweep` (and `--undo`), `why`, `warnings`, `runs`."""
+
+# Deferred annotations: Typer evaluates only the invoked command's (crmpool.cli.only).
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any
+
+import typer
+
+from crmpool.cli import (
+    FormatOpt,
+    IdArg,
+    LimitOpt,
+    QuietOpt,
+    UsageError,
+    WhenHelp,
+    _checked,
+    command,
+    plural,
+    session,
+    when,
+)
+
+# --- the sweep ---------------------------------------------------------------------------
+
+
+@command()
+def sweep(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option(help="Report what would happen; write nothing.")]
+    = False,
+    now: Annotated[str | None, typer.Option(
+        "--now", help=f"Sweep as of this time (catch-up, what-if): {WhenHelp}.")] = None,
+    undo: Annotated[int | None, typer.Option(
+        help="Put back exactly what run RUN did (admin); see `crmpool runs`.", metavar="RUN",
+        parser=_checked("parse_id"))] = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Apply the reclaim rules once (定时回收); safe to run from cron any number of times."""
+    if undo is not None:
+        if now is not None:
+            raise UsageError("give --undo RUN or --now, not both")
+        return _undo(ctx, undo, dry_run, fmt, quiet)
+    from crmpool.sweep import sweep as run_sweep
+
+    with session(ctx, fmt, quiet) as s:
+        as_of = when(now, s.now, "--now") or s.now
+        machine = not s.out.for_people and s.out.format in ("json", "jsonl")
+        details = functools.partial(render_sweep_details, s.out) if machine else None
+        report = run_sweep(s.conn, s.actor, as_of, s.now, dry_run=dry_run, details=details)
+    if not machine:
+        render_sweep(s.out, report)
+
+
+def render_sweep_details(out: Any, report: Any, reclaimed: Any, warned: Any) -> None:
+    """Every reclaimed and warned customer, streamed: one JSON object with two arrays, or
+    JSON lines of kind reclaim, warning and (last) run. Memory stays flat at any size."""
+    if out.quiet:
+        for _ in reclaimed:
+            pass
+        return
+    if out.format == "jsonl":
+        out.rows({"kind": "reclaim", **c} for c in reclaimed)
+        out.rows({"kind": "warning", **c} for c in warned)
+        out.rows([{"kind": "run", **report.summary()}])
+        return
+    out.record_with_streams(report.summary(), {"reclaimed_customers": reclaimed,
+                                               "warned_customers": warned})
+
+
+def render_sweep(out: Any, report: Any) -> None:
+    """A per-rule summary: a table and a closing line for people, rows otherwise."""
+    if out.quiet:
+        return
+    rows = [{"rule": r.rule, "reclaimed": r.reclaimed, "warned": r.warned,
+             "to_pool": r.to_pool} for r in report.rules]
+    if not out.for_people:
+        out.rows(rows, ["rule", "reclaimed", "warned", "to_pool"])
+        return
+    from crmpool.when import local_display
+
+    head = "dry run, nothing written" if report.dry_run else (
+        f"run {report.run_id}" if report.run_id else
+        f"already swept at this time by run {report.repeat_of}; nothing changed")
+    out.say(f"sweep as of {local_display(report.as_of)} ({head}), rules {report.fingerprint}")
+    out.rows([r | {"to_pool": r["to_pool"] or "(home pool)"} for r in rows],
+             ["rule", "reclaimed", "warned", "to_pool"])
+    out.say(f"{report.reclaimed} reclaimed, {plural(report.warned, 'new warning')},"
+            f" {plural(report.warnings_closed, 'warning')} closed,"
+            f" {plural(report.unfrozen, 'freeze')} lifted")
+
+
+def _undo(ctx: typer.Context, run_id: int, dry_run: bool, fmt: Any, quiet: bool) -> None:
+    from crmpool.undo import UNDO_COLUMNS, undo_run
+
+    with session(ctx, fmt, quiet) as s:
+        summary, rows = undo_run(s.conn, s.actor, run_id, s.now, dry_run=dry_run)
+    if s.out.format == "json":
+        s.out.record(summary | {"customers": rows})
+        return
+    s.out.rows(rows, UNDO_COLUMNS)
+    verb = "would put back" if dry_run else "put back"
+    s.out.say(f"run {run_id}: {verb} {plural(summary['restored'], 'change')}, left"
+              f" {summary['left_alone']} alone (changed since);"
+              f" {plural(summary['warnings_removed'], 'warning')} removed,"
+              f" {summary['warnings_reopened']} reopened")
+
+
+
+@command()
+def why(ctx: typer.Context, customer_id: IdArg,
+        fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Which rule will reclaim this customer, from which timestamp, on which day."""
+    from crmpool.why import WHY_COLUMNS, WHY_TABLE_COLUMNS, explain
+
+    with session(ctx, fmt, quiet) as s:
+        state, rows = explain(s.conn, customer_id, s.now)
+        s.out.say(f"customer {customer_id}: {state}")
+        if rows:
+            s.out.rows(rows, WHY_COLUMNS, for_people=WHY_TABLE_COLUMNS)
+
+
+@command()
+def warnings(
+    ctx: typer.Context,
+    owner: Annotated[str | None, typer.Option(help="Only this owner's customers.")] = None,
+    mine: Annotated[bool, typer.Option(help="Only your customers.")] = False,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Open warnings (预警): customers a rule will reclaim soon, soonest first."""
+    from crmpool.sweep import open_warnings
+
+    with session(ctx, fmt, quiet) as s:
+        s.out.rows(open_warnings(s.conn, s.actor.name if mine else owner),
+                   ["id", "name", "owner", "rule", "due_at", "created_at"])
+
+
+@command()
+def runs(ctx: typer.Context,
+         limit: LimitOpt = None,
+         fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """Past sweep runs, newest first."""
+    from crmpool.sweep import RUN_COLUMNS, list_runs
+
+    with session(ctx, fmt, quiet) as s:
+        s.out.rows(list_runs(s.conn, limit), RUN_COLUMNS)

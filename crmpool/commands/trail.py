@@ -1,0 +1,99 @@
+"""The audit trail and copies out: `history`, `events`, `export`, `backup`."""
+
+# Deferred annotations: Typer evaluates only the invoked command's (crmpool.cli.only).
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crmpool.cli import (
+    ExportEncoding,
+    FormatOpt,
+    IdArg,
+    Kind,
+    LimitOpt,
+    QuietOpt,
+    WhenHelp,
+    command,
+    done,
+    session,
+    when,
+)
+
+# --- the audit trail, export and backup --------------------------------------------------
+
+
+@command()
+def history(ctx: typer.Context,
+            customer_id: IdArg,
+            fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """The audit trail of one customer: every change of owner, pool, status or freeze."""
+    from crmpool.audit import EVENT_COLUMNS
+    from crmpool.audit import history as customer_history
+    from crmpool.policy import load_customer
+
+    with session(ctx, fmt, quiet) as s:
+        load_customer(s.conn, customer_id)
+        s.out.rows(customer_history(s.conn, customer_id), EVENT_COLUMNS)
+
+
+@command()
+def events(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help=f"From this time: {WhenHelp}.")] = None,
+    action: Annotated[str | None, typer.Option(
+        help="Only this action: claim, release, assign, reclaim, freeze, ...")] = None,
+    user: Annotated[str | None, typer.Option(help="Done by, or to, this user.")] = None,
+    limit: LimitOpt = None,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """The append-only audit trail, oldest first."""
+    from crmpool.audit import EVENT_COLUMNS, query_events
+
+    with session(ctx, fmt, quiet) as s:
+        s.out.rows(query_events(s.conn, since=when(since, s.now, "--since"), action=action,
+                                user=user, limit=limit), EVENT_COLUMNS)
+
+
+@command()
+def export(
+    ctx: typer.Context,
+    kind: Annotated[Kind, typer.Option(help="What to export.")] = Kind.customers,
+    encoding: Annotated[ExportEncoding, typer.Option(
+        help="utf-8 (default); utf-8-sig for Excel, which needs the BOM to see UTF-8;"
+        " gb18030 for WPS and older Excel in China.")] = ExportEncoding.utf_8,
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Everything out, in any format; `import` reads the customers back."""
+    import io
+
+    from crmpool.exporting import export_rows
+
+    with session(ctx, fmt, quiet) as s:
+        columns, rows = export_rows(s.conn, kind.value)
+        if encoding.value != "utf-8":
+            sys.stdout.flush()
+            s.out.out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding.value,
+                                         newline="")
+            s.out.ascii = False
+        s.out.rows(rows, columns)
+        if encoding.value != "utf-8":
+            s.out.out.flush()
+            s.out.out.detach()  # leave sys.stdout's buffer open for the interpreter
+
+
+@command()
+def backup(ctx: typer.Context,
+           file: Annotated[Path, typer.Argument(help="The new file to write.")],
+           fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """A consistent copy of the database while others keep working (online backup)."""
+    from crmpool import store
+
+    with session(ctx, fmt, quiet) as s:
+        store.backup(s.conn, file)
+    done(s.out, {"backup": str(file)}, f"backed up to {file}")
