@@ -17,7 +17,7 @@ ON_DUPLICATE = ("skip", "update", "fail")
 # them and runs what follows): exports put a ' before it and imports take that ' away again.
 FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
 # The export also guards a cell that starts with the guard itself, so that import takes off
-# exactly what export put on (crmpool/fields.py `clean`).
+# exactly what export put on (crmpool/imports/fields.py `clean`).
 GUARD_LEADERS = (*FORMULA_LEADERS, "'")
 
 

@@ -15,14 +15,14 @@ from crmpool.contacts import log_contact
 from crmpool.customers import TABLE_COLUMNS, CustomerFilter, list_customers
 from crmpool.errors import Refused, UsageError
 from crmpool.freezes import freeze
-from crmpool.importer import ImportOptions, import_file
+from crmpool.imports.importer import ImportOptions, import_file
+from crmpool.imports.sources import open_source
 from crmpool.ownership import claim, release
 from crmpool.pools import DEFAULT_POOL, add_pool
 from crmpool.ruleset import set_rules
-from crmpool.sources import open_source
 from crmpool.sweep import sweep
+from crmpool.sweep.why import WHY_TABLE_COLUMNS, explain
 from crmpool.users import add_user, get_user
-from crmpool.why import WHY_TABLE_COLUMNS, explain
 
 
 def examples_dir() -> Path:

@@ -19,7 +19,7 @@ from crmpool.when import local_display
 
 def guard_formula(value: Any) -> Any:
     """Neutralise spreadsheet formulas with a leading ', which import takes off again, so
-    export → import is exact (crmpool/fields.py `clean`)."""
+    export → import is exact (crmpool/imports/fields.py `clean`)."""
     if isinstance(value, str) and needs_guard(value):
         return "'" + value
     return value

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # decimal is imported where amounts are read: claims never need it
+    from decimal import Decimal
 
 MAX_ID = 2**63 - 1  # SQLite's largest integer
 MAX_DAYS = 36_500  # a hundred years: every span in days (rules, --idle-over)
@@ -60,6 +63,7 @@ def parse_days(text: str) -> int:
 
 def cents_of(amount: Decimal, text: object) -> int:
     """An exact decimal as integer cents, within the documented range."""
+    from decimal import Decimal
     if not amount.is_finite():
         raise ValueError(f"{text!r} is not an amount")
     if amount < 0:
@@ -74,6 +78,8 @@ def cents_of(amount: Decimal, text: object) -> int:
 
 def parse_amount(text: str) -> int:
     """An amount such as `12000`, `12,000.50` or `¥3000` as integer cents; never a float."""
+    from decimal import Decimal, InvalidOperation
+
     cleaned = str(text).strip().lstrip(_CURRENCY).strip()
     if cleaned.startswith("-") and _AMOUNT.fullmatch(cleaned[1:]):
         raise ValueError(f"{text!r} is negative")

@@ -10,8 +10,8 @@ from conftest import NOW_TEXT, add_customers, dump
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crmpool.importer import ImportOptions, import_file
-from crmpool.sources import open_source
+from crmpool.imports.importer import ImportOptions, import_file
+from crmpool.imports.sources import open_source
 
 HEADER_ZH = "客户名称,手机,邮箱,客户级别,地区,行业,负责人,最后跟进时间,来源"
 
@@ -361,8 +361,8 @@ FIELD_VALUES = {
            *(FIELD_VALUES[h] for h in headers)))),
        st.sampled_from([None, "zhang"]))
 def test_the_bulk_insert_and_the_reference_rules_agree(conn, users, drawn, fixed_owner):
-    from crmpool import customer_rows
-    from crmpool.fields import Layout, RowError
+    from crmpool.imports import rows as customer_rows
+    from crmpool.imports.fields import Layout, RowError
 
     headers, values = drawn
     headers, values = list(headers), list(values)

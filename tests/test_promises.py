@@ -578,8 +578,8 @@ def test_export_import_round_trip_is_exact(cli, conn, tmp_path, fmt):
                min_size=1, max_size=12))
 @settings(max_examples=60, deadline=None)
 def test_the_guard_and_clean_are_inverse(value):
-    from crmpool.customer_rows import cleaned
-    from crmpool.fields import clean
+    from crmpool.imports.fields import clean
+    from crmpool.imports.rows import cleaned
     from crmpool.output import guard_formula
 
     guarded = guard_formula(value)
@@ -747,9 +747,9 @@ def test_why_sweep_and_warnings_agree(tmp_path_factory, steps):
     from crmpool.contacts import log_contact
     from crmpool.freezes import freeze
     from crmpool.ownership import claim
-    from crmpool.undo import undo_run
+    from crmpool.sweep.undo import undo_run
+    from crmpool.sweep.why import explain
     from crmpool.users import get_user
-    from crmpool.why import explain
 
     conn = store.create_db(tmp_path_factory.mktemp("agree") / "t.db", NOW)
     make_team(conn)

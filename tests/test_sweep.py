@@ -13,7 +13,7 @@ from crmpool.contacts import log_contact
 from crmpool.pools import add_pool
 from crmpool.ruleset import set_rules
 from crmpool.sweep import open_warnings, sweep
-from crmpool.why import explain
+from crmpool.sweep.why import explain
 
 IDLE = '[[reclaim]]\nname = "idle"\nidle_days = 30\nwarn_days = 5\n'
 

@@ -58,8 +58,8 @@ def import_(
     quiet: QuietOpt = False,
 ) -> None:
     """Bulk-load customers, contacts or deals; all rows or none (see --skip-bad)."""
-    from crmpool.importer import ImportOptions, import_file
-    from crmpool.sources import open_source
+    from crmpool.imports.importer import ImportOptions, import_file
+    from crmpool.imports.sources import open_source
 
     mapping = {}
     for item in map_ or []:

@@ -93,7 +93,7 @@ def render_sweep(out: Any, report: Any) -> None:
 
 
 def _undo(ctx: typer.Context, run_id: int, dry_run: bool, fmt: Any, quiet: bool) -> None:
-    from crmpool.undo import UNDO_COLUMNS, undo_run
+    from crmpool.sweep.undo import UNDO_COLUMNS, undo_run
 
     with session(ctx, fmt, quiet) as s:
         summary, rows = undo_run(s.conn, s.actor, run_id, s.now, dry_run=dry_run)
@@ -113,7 +113,7 @@ def _undo(ctx: typer.Context, run_id: int, dry_run: bool, fmt: Any, quiet: bool)
 def why(ctx: typer.Context, customer_id: IdArg,
         fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Which rule will reclaim this customer, from which timestamp, on which day."""
-    from crmpool.why import WHY_COLUMNS, WHY_TABLE_COLUMNS, explain
+    from crmpool.sweep.why import WHY_COLUMNS, WHY_TABLE_COLUMNS, explain
 
     with session(ctx, fmt, quiet) as s:
         state, rows = explain(s.conn, customer_id, s.now)

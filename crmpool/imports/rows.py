@@ -15,7 +15,7 @@ import sqlite3
 from typing import NamedTuple
 
 from crmpool.choices import needs_guard
-from crmpool.fields import STATUS_WORDS, Layout, RowError
+from crmpool.imports.fields import STATUS_WORDS, Layout, RowError
 from crmpool.normalize import (
     company_id_key,
     company_id_key_sql,

@@ -20,21 +20,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from crmpool import customer_rows
 from crmpool.choices import ON_DUPLICATE
 from crmpool.dupes import KEY_COLUMNS, find_new_duplicates
 from crmpool.errors import InputError, UsageError
-from crmpool.fields import (
+from crmpool.imports import rows as customer_rows
+from crmpool.imports.fields import (
     CUSTOMER_FIELDS,
     KIND_FIELDS,
     Layout,
     RowError,
     clean_json,
 )
+from crmpool.imports.sources import Source, read_records, read_rows
 from crmpool.pools import DEFAULT_POOL, pool_names, require_pool
 from crmpool.rules import RECLAIMABLE_SQL
 from crmpool.ruleset import active_rules
-from crmpool.sources import Source, read_records, read_rows
 from crmpool.store import Rollback, indexes_rebuilt, transaction
 from crmpool.users import User, require_role
 from crmpool.values import plural
@@ -530,8 +530,8 @@ def _would_reclaim(conn: sqlite3.Connection, rules, now: datetime, base: int) ->
 def _import_activity(conn: sqlite3.Connection, actor: User, source: Source,
                      opts: ImportOptions, now: datetime, summary: ImportSummary,
                      rejects: _Rejects, progress) -> None:
-    """Contacts or deals (crmpool/activity_import.py)."""
-    from crmpool import activity_import
+    """Contacts or deals (crmpool/imports/activity.py)."""
+    from crmpool.imports import activity as activity_import
 
     users = {row[0] for row in conn.execute("SELECT name FROM users")}
     convert = activity_import.converter(opts.kind, actor.name, users, stored(now))

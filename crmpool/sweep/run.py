@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from crmpool.errors import Refused
-from crmpool.rules import OWNED_LIVE_SQL as OWNED_LIVE
 from crmpool.rules import RECLAIMABLE_SQL as RECLAIMABLE
-from crmpool.rules import ReclaimRule, Rules
+from crmpool.rules import ReclaimRule
 from crmpool.ruleset import active_rules
 from crmpool.store import Rollback, transaction
+from crmpool.sweep.warnings import record_warnings
 from crmpool.users import User, require_role
 from crmpool.when import local_display, stored
 
@@ -105,45 +105,6 @@ def _reclaim(conn: sqlite3.Connection, rule: ReclaimRule, as_of_time: datetime, 
     return moved
 
 
-def _warn(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime, as_of: str,
-          run_id: int) -> tuple[dict[str, int], int]:
-    """Close warnings that no longer hold, then open new ones; (new per rule, closed).
-
-    A warning is one episode: it stays open while the same owner faces the same due day,
-    and once closed stays closed; if its condition holds again, a new one opens.
-    """
-    warning_rules = [(rule, rule.warns_sql(as_of_time)) for rule in rules.reclaim
-                     if rule.warn_days]
-    names = [rule.name for rule, _ in warning_rules]
-    # Rules that no longer warn (changed or gone) leave nothing open behind them.
-    closed = conn.execute(
-        "UPDATE warnings SET closed_at = ?, closed_run_id = ? WHERE closed_at IS NULL"
-        f" AND rule NOT IN ({', '.join('?' * len(names))})", (as_of, run_id, *names)).rowcount
-    counts: dict[str, int] = {}
-    for rule, parts in warning_rules:
-        # Open while some part still holds with the same due day; one lookup per warning.
-        still = " OR ".join(
-            f"EXISTS (SELECT 1 FROM customers c WHERE c.id = warnings.customer_id"
-            f" AND c.owner = warnings.owner AND {OWNED_LIVE} AND {part.predicate}"
-            f" AND {part.due_day} = warnings.due_day)" for part in parts)
-        closed += conn.execute(
-            f"UPDATE warnings SET closed_at = ?, closed_run_id = ? WHERE closed_at IS NULL"
-            f" AND rule = ? AND NOT ({still})",
-            (as_of, run_id, rule.name, *(p for part in parts for p in part.params)),
-        ).rowcount
-        counts[rule.name] = 0
-        for part in parts:
-            # Only open warnings are unique (warnings_episode), so this adds nothing for an
-            # episode already open.
-            counts[rule.name] += conn.execute(
-                "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day,"
-                f" run_id, created_at) SELECT c.id, ?, c.owner, {part.due}, {part.due_day},"
-                f" ?, ? FROM customers c WHERE {OWNED_LIVE} AND {part.predicate}",
-                (rule.name, run_id, as_of, *part.params),
-            ).rowcount
-    return counts, closed
-
-
 def _details(conn: sqlite3.Connection, run_id: int) -> tuple[Iterator[dict], Iterator[dict]]:
     """Every customer the run reclaimed and warned, streamed from the database."""
     reclaimed = (dict(r) for r in conn.execute(
@@ -195,7 +156,7 @@ def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: date
         for rule in rules.reclaim:
             report.rules.append(RuleCount(rule.name, _reclaim(conn, rule, as_of_time, as_of,
                                                               run_id), 0, rule.to_pool))
-        warned, report.warnings_closed = _warn(conn, rules, as_of_time, as_of, run_id)
+        warned, report.warnings_closed = record_warnings(conn, rules, as_of_time, as_of, run_id)
         for count in report.rules:
             count.warned = warned.get(count.rule, 0)
         changed = (report.unfrozen or report.reclaimed or report.warned
@@ -240,15 +201,3 @@ def list_runs(conn: sqlite3.Connection, limit: int | None = None) -> list[dict]:
     return [dict(r) | {"per_rule": {rule: {"reclaimed": counts[0], "warned": counts[1]}
                                     for rule, counts in json.loads(r["per_rule"]).items()}}
             for r in rows]
-
-
-def open_warnings(conn: sqlite3.Connection, owner: str | None = None) -> list[dict]:
-    """Warnings still open for the customer's current owner, soonest due first."""
-    sql = ("SELECT w.customer_id AS id, c.name, w.owner, w.rule, w.due_at, w.created_at"
-           " FROM warnings w JOIN customers c ON c.id = w.customer_id"
-           " WHERE w.closed_at IS NULL AND c.owner = w.owner AND c.status <> 'invalid'")
-    params: list[object] = []
-    if owner:
-        sql += " AND w.owner = ?"
-        params.append(owner)
-    return [dict(r) for r in conn.execute(sql + " ORDER BY w.due_at, w.id", params)]

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from crmpool.errors import InputError
-from crmpool.fields import Layout, RowError
+from crmpool.imports.fields import Layout, RowError
 from crmpool.values import parse_amount, parse_id, parse_stage, parse_via, plural
 from crmpool.when import stored
 
