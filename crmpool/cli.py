@@ -259,6 +259,18 @@ def report(out: Any, outcomes: list) -> None:
         raise typer.Exit(max(o.exit_code for o in failed))
 
 
+def over_ids(ctx: typer.Context, ids: list[str], fmt: Any, quiet: bool,
+             act: Callable[[Session, list[int]], list]) -> None:
+    """A command over many IDs: read them (stdin only with -) before the database is
+    opened, act on them in one session, report one result per ID."""
+    from crmpool.idargs import parse_ids
+
+    customer_ids = parse_ids(ids)
+    with session(ctx, fmt, quiet) as s:
+        outcomes = act(s, customer_ids)
+    report(s.out, outcomes)
+
+
 def read_text(path: str) -> tuple[str, str]:
     """A file's text, or stdin's for `-`, with the name to show in messages."""
     from crmpool.errors import InputError

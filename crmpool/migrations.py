@@ -12,8 +12,9 @@ from collections.abc import Callable
 Step = str | Callable[[sqlite3.Connection], None]
 
 
-def rewrite_check(table: str, old: str, new: str) -> Callable[[sqlite3.Connection], None]:
-    """A step that rebuilds `table` with one CHECK constraint's text replaced.
+def rewrite_table(table: str, old: str, new: str) -> Callable[[sqlite3.Connection], None]:
+    """A step that rebuilds `table` with one piece of its definition replaced (a CHECK's
+    wording, a constraint dropped for a new column).
 
     SQLite cannot alter a constraint in place; this is its documented rebuild (create the new
     table, copy, drop, rename, recreate the indexes), run by `migrate` with foreign keys off
@@ -25,7 +26,7 @@ def rewrite_check(table: str, old: str, new: str) -> Callable[[sqlite3.Connectio
         sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
                            (table,)).fetchone()[0]
         if old not in sql:
-            raise RuntimeError(f"migration: {table} has no CHECK {old!r} to rewrite")
+            raise RuntimeError(f"migration: {table} has no {old!r} to rewrite")
         dependents = [row[0] for row in conn.execute(
             "SELECT sql FROM sqlite_master WHERE type IN ('index', 'trigger')"
             " AND tbl_name = ? AND sql IS NOT NULL", (table,))]
@@ -41,28 +42,6 @@ def rewrite_check(table: str, old: str, new: str) -> Callable[[sqlite3.Connectio
             conn.execute(statement)
 
     return step
-
-
-def rebuild_warnings(conn: sqlite3.Connection) -> None:
-    """Warnings without the table-wide UNIQUE, plus the run that closed each one."""
-    conn.execute("""CREATE TABLE warnings_rebuilt (
-                id INTEGER PRIMARY KEY,
-                customer_id INTEGER NOT NULL REFERENCES customers (id),
-                rule TEXT NOT NULL,
-                owner TEXT NOT NULL,
-                due_at TEXT NOT NULL,
-                due_day TEXT NOT NULL,
-                run_id INTEGER REFERENCES runs (id),
-                created_at TEXT NOT NULL,
-                closed_at TEXT,
-                closed_run_id INTEGER REFERENCES runs (id)
-            )""")
-    conn.execute("INSERT INTO warnings_rebuilt (id, customer_id, rule, owner, due_at, due_day,"
-                 " run_id, created_at, closed_at) SELECT id, customer_id, rule, owner, due_at,"
-                 " due_day, run_id, created_at, closed_at FROM warnings")
-    conn.execute("DROP TABLE warnings")
-    conn.execute("ALTER TABLE warnings_rebuilt RENAME TO warnings")
-    conn.execute("CREATE INDEX warnings_open ON warnings (owner) WHERE closed_at IS NULL")
 
 
 MIGRATIONS: list[tuple[str, list[Step]]] = [
@@ -206,13 +185,13 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
     (
         "checks without IN lists",
         [
-            rewrite_check("customers", "status IN ('active', 'won', 'invalid')",
+            rewrite_table("customers", "status IN ('active', 'won', 'invalid')",
                           "status = 'active' OR status = 'won' OR status = 'invalid'"),
-            rewrite_check("contacts",
+            rewrite_table("contacts",
                           "via IN ('call', 'visit', 'email', 'message', 'meeting', 'other')",
                           "via = 'call' OR via = 'visit' OR via = 'email' OR via = 'message'"
                           " OR via = 'meeting' OR via = 'other'"),
-            rewrite_check("deals", "stage IN ('open', 'won', 'lost')",
+            rewrite_table("deals", "stage IN ('open', 'won', 'lost')",
                           "stage = 'open' OR stage = 'won' OR stage = 'lost'"),
         ],
     ),
@@ -227,7 +206,10 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             "ALTER TABLE events ADD COLUMN from_freeze_reason TEXT",
             "ALTER TABLE runs ADD COLUMN undone_at TEXT",
             "ALTER TABLE runs ADD COLUMN undone_by TEXT",
-            rebuild_warnings,
+            # A warning is one episode: the table-wide UNIQUE goes (the partial index below
+            # takes its place for open warnings), and the run that closed it is kept.
+            rewrite_table("warnings", "UNIQUE (customer_id, rule, due_day)",
+                          "closed_run_id INTEGER REFERENCES runs (id)"),
             "CREATE UNIQUE INDEX warnings_episode ON warnings (customer_id, rule, due_day)"
             " WHERE closed_at IS NULL",
             "CREATE INDEX warnings_run ON warnings (run_id)",

@@ -796,3 +796,30 @@ def test_why_sweep_and_warnings_agree(tmp_path_factory, steps):
                     expected[(cid, row["rule"])] = row["fires_at"]
         assert open_now == expected, steps
     conn.close()
+
+
+def test_migration_3_keeps_old_warnings_and_makes_episodes(tmp_path, monkeypatch):
+    from conftest import make_team
+
+    from crmpool.migrations import MIGRATIONS
+
+    db = tmp_path / "old.db"
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS[:2])
+    old = store.create_db(db, NOW)
+    make_team(old)
+    add_customers(old, [{"name": "A", "owner": "li"}])
+    with store.transaction(old):
+        old.execute("INSERT INTO warnings (customer_id, rule, owner, due_at, due_day,"
+                    " created_at, closed_at) VALUES (1, 'idle', 'li', ?, '2026-11-25', ?, ?)",
+                    (NOW_TEXT, NOW_TEXT, NOW_TEXT))
+    old.close()
+    monkeypatch.setattr(store, "MIGRATIONS", MIGRATIONS)
+    conn = store.open_db(db)
+    assert conn.execute("SELECT count(*), max(closed_run_id) FROM warnings").fetchone()[0] == 1
+    insert = ("INSERT INTO warnings (customer_id, rule, owner, due_at, due_day, created_at)"
+              " VALUES (1, 'idle', 'li', ?, '2026-11-25', ?)")
+    with store.transaction(conn):
+        conn.execute(insert, (NOW_TEXT, NOW_TEXT))  # a new episode beside the closed one
+    with pytest.raises(sqlite3.IntegrityError), store.transaction(conn):
+        conn.execute(insert, (NOW_TEXT, NOW_TEXT))  # but one open episode at a time
+    assert conn.execute("PRAGMA foreign_key_check").fetchall() == []

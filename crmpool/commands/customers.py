@@ -19,7 +19,7 @@ from crmpool.cli import (
     WhenHelp,
     _checked,
     command,
-    report,
+    over_ids,
     session,
     when,
 )
@@ -120,26 +120,19 @@ def log_(
 ) -> None:
     """Log a contact (跟进); it restarts the idle clock. Future times are refused."""
     from crmpool.contacts import log_contact
-    from crmpool.idargs import parse_ids
 
-    customer_ids = parse_ids(ids)
-    with session(ctx, fmt, quiet) as s:
-        outcomes = log_contact(s.conn, s.actor, customer_ids, s.now, via=via, note=note,
-                               at=when(at, s.now, "--at"), next_at=when(next_, s.now, "--next"))
-    report(s.out, outcomes)
+    over_ids(ctx, ids, fmt, quiet, lambda s, found: log_contact(
+        s.conn, s.actor, found, s.now, via=via, note=note, at=when(at, s.now, "--at"),
+        next_at=when(next_, s.now, "--next")))
 
 
 @command()
 def claim(ctx: typer.Context, ids: IdsArg, fmt: FormatOpt = None,
           quiet: QuietOpt = False) -> None:
     """Take customers from a pool (领取), within your cap, daily limit and cooldown."""
-    from crmpool.idargs import parse_ids
     from crmpool.ownership import claim as claim_customers
 
-    customer_ids = parse_ids(ids)
-    with session(ctx, fmt, quiet) as s:
-        outcomes = claim_customers(s.conn, s.actor, customer_ids, s.now)
-    report(s.out, outcomes)
+    over_ids(ctx, ids, fmt, quiet, lambda s, found: claim_customers(s.conn, s.actor, found, s.now))
 
 
 @command()
@@ -153,13 +146,10 @@ def release(
     quiet: QuietOpt = False,
 ) -> None:
     """Give customers back to the pool (退回公海), with a reason."""
-    from crmpool.idargs import parse_ids
     from crmpool.ownership import release as release_customers
 
-    customer_ids = parse_ids(ids)
-    with session(ctx, fmt, quiet) as s:
-        outcomes = release_customers(s.conn, s.actor, customer_ids, reason, s.now, pool=pool)
-    report(s.out, outcomes)
+    over_ids(ctx, ids, fmt, quiet, lambda s, found: release_customers(
+        s.conn, s.actor, found, reason, s.now, pool=pool))
 
 
 @command()
@@ -171,13 +161,10 @@ def assign(
     quiet: QuietOpt = False,
 ) -> None:
     """Hand customers to a user (分配): managers within their team, admins anyone."""
-    from crmpool.idargs import parse_ids
     from crmpool.ownership import assign as assign_customers
 
-    customer_ids = parse_ids(ids)
-    with session(ctx, fmt, quiet) as s:
-        outcomes = assign_customers(s.conn, s.actor, customer_ids, to, s.now)
-    report(s.out, outcomes)
+    over_ids(ctx, ids, fmt, quiet,
+             lambda s, found: assign_customers(s.conn, s.actor, found, to, s.now))
 
 
 @command()
@@ -191,13 +178,9 @@ def freeze(
 ) -> None:
     """Exempt customers from reclaim until a date (冻结); managers and admins."""
     from crmpool.freezes import freeze as freeze_customers
-    from crmpool.idargs import parse_ids
 
-    customer_ids = parse_ids(ids)
-    with session(ctx, fmt, quiet) as s:
-        outcomes = freeze_customers(s.conn, s.actor, customer_ids,
-                                    when(until, s.now, "--until"), reason, s.now)
-    report(s.out, outcomes)
+    over_ids(ctx, ids, fmt, quiet, lambda s, found: freeze_customers(
+        s.conn, s.actor, found, when(until, s.now, "--until"), reason, s.now))
 
 
 @command()
@@ -205,12 +188,9 @@ def unfreeze(ctx: typer.Context, ids: IdsArg, fmt: FormatOpt = None,
              quiet: QuietOpt = False) -> None:
     """Lift freezes early; managers and admins."""
     from crmpool.freezes import unfreeze as unfreeze_customers
-    from crmpool.idargs import parse_ids
 
-    customer_ids = parse_ids(ids)
-    with session(ctx, fmt, quiet) as s:
-        outcomes = unfreeze_customers(s.conn, s.actor, customer_ids, s.now)
-    report(s.out, outcomes)
+    over_ids(ctx, ids, fmt, quiet,
+             lambda s, found: unfreeze_customers(s.conn, s.actor, found, s.now))
 
 
 @command()
@@ -240,9 +220,6 @@ def invalid(ctx: typer.Context, ids: IdsArg, reason: ReasonOpt, fmt: FormatOpt =
             quiet: QuietOpt = False) -> None:
     """Mark dead records invalid (无效): out of every list and every rule."""
     from crmpool.customers import mark_invalid
-    from crmpool.idargs import parse_ids
 
-    customer_ids = parse_ids(ids)
-    with session(ctx, fmt, quiet) as s:
-        outcomes = mark_invalid(s.conn, s.actor, customer_ids, reason, s.now)
-    report(s.out, outcomes)
+    over_ids(ctx, ids, fmt, quiet,
+             lambda s, found: mark_invalid(s.conn, s.actor, found, reason, s.now))
