@@ -12,6 +12,7 @@ from crmpool.outcomes import Outcome, for_each_id
 from crmpool.policy import is_frozen, load_customer, require_access
 from crmpool.ruleset import active_limits
 from crmpool.users import User, require_role
+from crmpool.values import plural
 from crmpool.when import local_display, stored
 
 
@@ -24,7 +25,8 @@ def freeze(conn: sqlite3.Connection, actor: User, ids: Iterable[int], until: dat
         raise UsageError("--until must be in the future")
     limits = active_limits(conn)
     if until > now + timedelta(days=limits.freeze_max_days):
-        raise Refused(f"the longest freeze allowed is {limits.freeze_max_days} days, until"
+        longest = plural(limits.freeze_max_days, "day")
+        raise Refused(f"the longest freeze allowed is {longest}, until"
                       f" {local_display(stored(now + timedelta(days=limits.freeze_max_days)))}")
 
     def one(customer_id: int) -> str:
@@ -40,7 +42,8 @@ def freeze(conn: sqlite3.Connection, actor: User, ids: Iterable[int], until: dat
             (customer["owner"], stored(now), customer_id),
         ).fetchone()[0]
         if frozen >= limits.freezes_per_user:
-            raise Refused(f"{customer['owner']} already has {frozen} frozen customers, the most"
+            already = plural(frozen, "frozen customer")
+            raise Refused(f"{customer['owner']} already has {already}, the most"
                           f" allowed is {limits.freezes_per_user}")
         conn.execute(
             "UPDATE customers SET frozen_until = ?, freeze_reason = ? WHERE id = ?",

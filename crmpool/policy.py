@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from crmpool.errors import NotFound, Refused
 from crmpool.limits import Limits
 from crmpool.users import User
+from crmpool.values import plural
 from crmpool.when import from_stored, local_display, start_of_local_day, stored
 
 
@@ -86,8 +87,9 @@ def check_cap(conn: sqlite3.Connection, user: User, limits: Limits, *, you: bool
         who = "you own" if you else f"{user.name} owns"
         which = ("all of them count" if limits.cap_counts_won
                  else "won ones do not count (cap_counts_won = false)")
-        held = (f"{owned} customers, {counted} of them toward the cap of {cap} ({which})"
-                if owned != counted else f"{owned} customers and the cap is {cap}")
+        held = (f"{plural(owned, 'customer')}, {counted} of them toward the cap of {cap}"
+                f" ({which})" if owned != counted
+                else f"{plural(owned, 'customer')} and the cap is {cap}")
         raise Refused(f"{who} {held}: release some first")
 
 
@@ -102,7 +104,7 @@ def check_claim_limit(conn: sqlite3.Connection, actor: User, limits: Limits,
         (actor.name, stored(day_start), stored(day_start + timedelta(days=1))),
     ).fetchone()[0]
     if made >= limits.claims_per_day:
-        raise Refused(f"you have made {made} claims today and the daily limit is"
+        raise Refused(f"you have made {plural(made, 'claim')} today and the daily limit is"
                       f" {limits.claims_per_day}: try again tomorrow")
 
 
@@ -126,5 +128,5 @@ def check_cooldown(conn: sqlite3.Connection, actor: User, customer_id: int, limi
                f"customer {customer_id} was reclaimed from you by rule {row['rule']!r}")
         raise Refused(
             f"{how} on {local_display(row['at'])}; a previous owner may claim it again after"
-            f" {limits.cooldown_days} days, from {local_display(stored(until))}"
+            f" {plural(limits.cooldown_days, 'day')}, from {local_display(stored(until))}"
         )

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from crmpool.errors import InputError
 from crmpool.limits import Limits
-from crmpool.values import MAX_COUNT, MAX_DAYS, cents_of
+from crmpool.values import MAX_COUNT, MAX_DAYS, cents_of, plural
 from crmpool.when import stored
 
 # Rules used until an admin runs `rules set`: the limits of SPEC's example, no reclaim rules.
@@ -77,11 +77,11 @@ class ReclaimRule:
     def describe(self) -> str:
         """The trigger in words, for events and `why`."""
         if self.trigger == "idle":
-            return f"no contact for {self.days} days"
+            return f"no contact for {plural(self.days, 'day')}"
         if self.trigger == "no_deal":
-            return f"not won within {self.days} days of being assigned"
+            return f"not won within {plural(self.days, 'day')} of being assigned"
         amount = f"{self.min_amount_cents // 100}"
-        return f"won less than {amount} within {self.days} days of being assigned"
+        return f"won less than {amount} within {plural(self.days, 'day')} of being assigned"
 
     @property
     def clock(self) -> str:

@@ -151,7 +151,7 @@ def test_assign_respects_the_target_cap(cli, conn, tmp_path):
     set_limits(cli, tmp_path, "[limits]\ncap = 1\n")
     ids = add_customers(conn, [{"name": "A", "owner": "zhang"}, {"name": "B"}])
     result = cli("assign", str(ids[1]), "--to", "zhang", as_user="wang")
-    assert result.exit_code == 4 and "zhang owns 1 customers and the cap is 1" in result.stderr
+    assert result.exit_code == 4 and "zhang owns 1 customer and the cap is 1" in result.stderr
 
 
 def test_freeze_and_unfreeze(cli, conn, tmp_path):
@@ -165,7 +165,7 @@ def test_freeze_and_unfreeze(cli, conn, tmp_path):
     assert cli("freeze", str(ids[0]), "--until", "+30d", "--reason", "signing",
                as_user="wang").exit_code == 0
     result = cli("freeze", str(ids[1]), "--until", "+30d", "--reason", "x", as_user="wang")
-    assert result.exit_code == 4 and "already has 1 frozen customers" in result.stderr
+    assert result.exit_code == 4 and "already has 1 frozen customer," in result.stderr
     result = cli("freeze", str(ids[2]), "--until", "+3d", "--reason", "x", as_user="wang")
     assert result.exit_code == 4 and "in the pool" in result.stderr
     assert [r["id"] for r in cli.rows("list", "--frozen")] == [ids[0]]

@@ -399,7 +399,8 @@ def _settle_freezes(conn: sqlite3.Connection, actor: User, source: Source, limit
         " GROUP BY owner HAVING count(*) > ? ORDER BY owner LIMIT 1",
         (base, now_text, limits.freezes_per_user)).fetchone()
     if over:
-        raise InputError(f"{source.name}: {over[0]} would have {over[1]} frozen customers, and"
+        frozen = plural(over[1], "frozen customer")
+        raise InputError(f"{source.name}: {over[0]} would have {frozen}, and"
                          f" freezes_per_user is {limits.freezes_per_user}; nothing imported")
     conn.execute(
         "INSERT INTO events (customer_id, at, action, actor, from_owner, to_owner, reason)"

@@ -9,6 +9,7 @@ from crmpool.deals import from_cents
 from crmpool.policy import is_frozen, load_customer
 from crmpool.rules import ReclaimRule
 from crmpool.ruleset import active_rules
+from crmpool.values import plural
 from crmpool.when import from_stored, local_display, stored
 
 WHY_COLUMNS = ("rule", "trigger", "applies", "clock_from", "fires_at", "warn_from", "first",
@@ -71,7 +72,7 @@ def explain(conn: sqlite3.Connection, customer_id: int, now: datetime) -> tuple[
         if rule.warn_days:
             row["warn_from"] = stored(fires - timedelta(days=rule.warn_days))
         row["note"] += ("due: the next sweep reclaims it" if fires <= now
-                        else f"in {(fires - now).days} days")
+                        else f"in {plural((fires - now).days, 'day')}")
     applying = [r for r in rows if r["applies"]]
     if applying:
         # Earliest wins; on a tie the earlier rule in the file, as the sweep does.
