@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 
@@ -32,6 +33,9 @@ def export_rows(conn: sqlite3.Connection, kind: str) -> tuple[tuple[str, ...], I
             item = dict(row)
             if kind == "deals":
                 item["amount"] = from_cents(item.pop("amount_cents"))
+            elif kind == "customers" and item["extra"]:
+                # An object in JSON, its JSON text in a CSV cell; import reads both.
+                item["extra"] = json.loads(item["extra"])
             yield item
 
     return _COLUMNS[kind], rows()

@@ -115,8 +115,10 @@ def add_user(conn: sqlite3.Connection, actor: User | None, name: str, now: datet
         _check_team(team)
     if cap is not None and cap < 0:
         raise UsageError("--cap must be 0 or more")
-    if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
-        raise Refused(f"a user named {name!r} already exists; change it with `crmpool user set`")
+    for (existing,) in conn.execute("SELECT name FROM users"):
+        if existing.casefold() == name.casefold():
+            same = "already exists" if existing == name else f"looks the same as {existing!r}"
+            raise Refused(f"a user named {name!r} {same}; change it with `crmpool user set`")
     conn.execute(
         "INSERT INTO users (name, role, team, cap, display, active, created_at)"
         " VALUES (?, ?, ?, ?, ?, 1, ?)",

@@ -130,17 +130,24 @@ def parse_status(text: str | None) -> str:
 
 
 def check_name(text: str, what: str) -> str:
-    """A user, pool or team name: one word of letters, digits, `.`, `_` or `-`, not starting
-    with `-` (it would read as an option), at most 64 characters."""
+    """A user, pool or team name: letters, digits, `.`, `_`, `-` and single spaces between
+    words (`Anna Snelling`, 李雷), not starting with `-` (it would read as an option), in
+    Unicode's normal form (no full-width look-alikes of ASCII), at most 64 characters."""
     if text != text.strip() or not text:
         raise ValueError(f"{what} {text!r}: no leading or trailing spaces, and not empty")
     if len(text) > MAX_NAME:
         raise ValueError(f"{what} {text[:20]!r}…: at most {MAX_NAME} characters")
     if text[0] == "-":
         raise ValueError(f"{what} {text!r}: must not start with '-'")
+    if "  " in text:
+        raise ValueError(f"{what} {text!r}: one space between words at most")
+    if unicodedata.normalize("NFKC", text) != text:
+        raise ValueError(f"{what} {text!r}: write it as"
+                         f" {unicodedata.normalize('NFKC', text)!r}")
     for char in text:
-        if not (char.isalnum() or char in "._-") or unicodedata.category(char)[0] == "C":
-            raise ValueError(f"{what} {text!r}: letters, digits, '.', '_' and '-' only")
+        if not (char.isalnum() or char in "._- ") or unicodedata.category(char)[0] == "C":
+            raise ValueError(f"{what} {text!r}: letters, digits, spaces, '.', '_' and '-'"
+                             " only")
     return text
 
 

@@ -417,11 +417,19 @@ def test_rights_are_read_inside_the_write_lock(conn, db_path):
     assert conn.execute("SELECT owner FROM customers").fetchone()[0] is None
 
 
-@pytest.mark.parametrize("name", [" li ", "li ", "sweep", "-x", "a b", "li\x1b", "", "x" * 65])
+@pytest.mark.parametrize("name", [" li ", "li ", "sweep", "-x", "a  b", "li\x1b", "", "x" * 65,
+                                  "ｌｉ", "a\tb", "x;y"])
 def test_user_and_pool_names_are_checked(cli, name):
     assert cli("user", "add", name).exit_code == 2, name
     if name != "sweep":  # reserved for users only
         assert cli("pool", "add", name).exit_code == 2, name
+
+
+def test_names_people_use_are_fine_and_look_alikes_are_not(cli):
+    for name in ("Anna Snelling", "李雷", "o.brien", "wang_2"):
+        assert cli("user", "add", name).exit_code == 0, name
+    refused = cli("user", "add", "LI")
+    assert refused.exit_code == 4 and "looks the same as 'li'" in refused.stderr
 
 
 def test_messages_say_what_happened(cli, conn, users):
@@ -438,6 +446,8 @@ def test_messages_say_what_happened(cli, conn, users):
     refused = cli("claim", str(ids[0]), as_user="li")
     assert "was reclaimed from you by rule 'idle'" in refused.stderr
     assert "you gave" not in refused.stderr
+    refused = cli("freeze", str(ids[1]), "--until", "+3d", "--reason", "x", as_user="li")
+    assert refused.exit_code == 4 and "only a manager or an admin" in refused.stderr
 
 
 # --- 5. The sweep never loses a warning ----------------------------------------------------
@@ -597,6 +607,7 @@ def test_machine_formats_carry_data(cli, conn, users):
     assert run["per_rule"] == {"idle": {"reclaimed": 1, "warned": 0}}
     shown = json.loads(cli("show", "1", "-f", "json").stdout)
     assert shown["extra"] == {"来源": "展会"}
+    assert cli.rows("export")[0]["extra"] == {"来源": "展会"}
     users_csv = cli("user", "list", "-f", "csv").stdout
     assert ",true," in users_csv and "True" not in users_csv
 

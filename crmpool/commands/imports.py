@@ -100,7 +100,8 @@ def render_import(out: Any, summary: Any) -> None:
         out.record(summary.as_dict())
         return
     verb = "would import" if summary.dry_run else "imported"
-    out.say(f"{summary.file} ({summary.format}, {summary.encoding}): read {summary.read},"
+    encoding = "UTF-8 or GB18030" if summary.encoding == "auto" else summary.encoding
+    out.say(f"{summary.file} ({summary.format}, {encoding}): read {summary.read},"
             f" {verb} {summary.inserted}, updated {summary.updated}, duplicates skipped"
             f" {summary.duplicates_skipped}, sent to pool over cap"
             f" {summary.sent_to_pool_over_cap}, rejected {summary.rejected}")
@@ -111,7 +112,9 @@ def render_import(out: Any, summary: Any) -> None:
                 " team (a manager updates their team's customers and the pool's)")
     shown = summary.duplicates[:20]
     for dup in shown:
-        if dup["existing_id"]:
+        if dup.get("existing"):  # a deal or contact
+            what = dup["existing"]
+        elif dup["existing_id"]:
             held = (f"owned by {dup['existing_owner']}" if dup["existing_owner"]
                     else "in the pool")
             what = f"customer {dup['existing_id']} {dup['existing_name']} ({held})"

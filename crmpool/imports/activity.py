@@ -181,9 +181,9 @@ def _settle_duplicates(conn: sqlite3.Connection, kind: str, on_duplicate: str,
         return
     what = kind[:-1]
     summary.duplicates = [
-        {"line": line, "existing_id": dup_of, "existing_line": dup_line if dup_of is None
-         else None, "existing_name": f"{what} {dup_of}" if dup_of else f"line {dup_line}",
-         "existing_owner": None,
+        {"line": line, "existing_id": None, "existing_line": None,
+         "existing": f"{what} {dup_of}" if dup_of else f"line {dup_line} of this file",
+         "existing_name": None, "existing_owner": None,
          "same": ["external_id"] if by_id else list(_SAME_NAMES[kind])}
         for line, dup_of, dup_line, by_id in dups]
     if on_duplicate == "fail":
