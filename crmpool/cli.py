@@ -97,6 +97,12 @@ IdsArg = Annotated[list[str], typer.Argument(
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why; kept in the audit trail.",
                                         show_default=False)]
 WhenHelp = "ISO date or datetime, today, now, or +30d / -2w / +3mo / +12h"
+ColumnsOpt = Annotated[str | None, typer.Option(
+    "--columns", "-c", help="Show these columns, comma-separated (any format).",
+    metavar="A,B,C", show_default=False)]
+WideOpt = Annotated[bool, typer.Option("--wide", help="A table with every column.")]
+AllOpt = Annotated[bool, typer.Option(
+    "--all", help="Every row (a table on a terminal stops at 100).")]
 
 
 class Settings:
@@ -211,9 +217,22 @@ def _unexpected(exc: Exception) -> typer.Exit:
                  " Set CRMPOOL_DEBUG=1 to see the traceback.", 1)
 
 
+def view(columns: str | None = None, wide: bool = False, all_rows: bool = False,
+         now: datetime | None = None) -> Any:
+    """How tables show rows: --columns, --wide, --all (crmpool/tables.py fits them)."""
+    from crmpool.output import View
+
+    picked = None
+    if columns is not None:
+        picked = [c.strip() for c in columns.split(",") if c.strip()]
+        if not picked:
+            raise UsageError("--columns: name one or more columns, e.g. -c id,name,owner")
+    return View(picked, wide, all_rows, now)
+
+
 @contextmanager
-def session(ctx: typer.Context, fmt: Format | None = None,
-            quiet: bool = False) -> Iterator[Session]:
+def session(ctx: typer.Context, fmt: Format | None = None, quiet: bool = False,
+            shown: Any = None) -> Iterator[Session]:
     """Open the database, resolve the acting user, read the clock once.
 
     Every command that opens the database knows who acts: an unknown or inactive user is
@@ -223,8 +242,10 @@ def session(ctx: typer.Context, fmt: Format | None = None,
     from crmpool.output import Output
 
     settings: Settings = ctx.obj
-    out = Output(fmt.value if fmt else None, quiet)
     now = clock()
+    shown = shown or view()
+    shown.now = now
+    out = Output(fmt.value if fmt else None, quiet, view=shown)
     conn = store.open_db(settings.db)
     try:
         from crmpool.users import resolve_actor, still_same

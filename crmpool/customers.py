@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Iterable
+from datetime import datetime
 
 from crmpool import audit
 from crmpool.deals import from_cents
 from crmpool.errors import Refused, UsageError
+from crmpool.listing import LIST_COLUMNS
 from crmpool.normalize import company_id_key, email_key, name_key, phone_key
 from crmpool.outcomes import Outcome, for_each_id
 from crmpool.policy import check_cap, load_customer, manages, require_access
@@ -20,35 +20,11 @@ from crmpool.store import transaction
 from crmpool.users import User, get_user, require_role
 from crmpool.when import stored
 
-# What `list` and `show` print, in order; JSON keys are these column names.
-LIST_COLUMNS = ("id", "name", "phone", "email", "company_id", "level", "region", "industry",
-                "owner", "pool", "status", "assigned_at", "last_contact_at", "next_contact_at",
-                "frozen_until")
-# What fits a terminal.
-TABLE_COLUMNS = ("id", "name", "phone", "level", "region", "owner", "pool", "status",
-                 "last_contact_at")
 # What `export` writes: everything `import` reads back.
 EXPORT_COLUMNS = (*LIST_COLUMNS, "freeze_reason", "won_at", "invalid_reason", "created_at",
                   "extra")
-STATUSES = ("active", "won", "invalid")
 KEY_FIELDS = (("phone_key", "phone"), ("email_key", "e-mail"), ("company_id_key", "company id"),
               ("name_key", "company name"))
-
-
-@dataclass
-class CustomerFilter:
-    """The filters of `crmpool list`; every value reaches SQL as a bound parameter."""
-
-    owner: str | None = None
-    pool: str | None = None
-    in_pool: bool = False
-    level: str | None = None
-    region: str | None = None
-    status: str | None = None
-    idle_over: int | None = None
-    frozen: bool = False
-    search: str | None = None
-    limit: int | None = None
 
 
 def keys_of(name: str | None, phone: str | None, email: str | None,
@@ -131,66 +107,6 @@ def customer_row(conn: sqlite3.Connection, customer_id: int) -> dict:
     """One customer as `list` prints it."""
     row = load_customer(conn, customer_id)
     return {column: row[column] for column in LIST_COLUMNS}
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def list_customers(conn: sqlite3.Connection, where: CustomerFilter, now: datetime,
-                   columns: Iterable[str] = LIST_COLUMNS) -> Iterator[dict]:
-    """Customers matching the filter, by id; invalid ones only when asked for by status."""
-    clauses: list[str] = []
-    params: list[object] = []
-    if where.owner:
-        get_user(conn, where.owner)  # a mistyped name is a refusal, not "no customers"
-        clauses.append("owner = ?")
-        params.append(where.owner)
-    if where.in_pool:
-        clauses.append("owner IS NULL")
-    if where.pool:
-        require_pool(conn, where.pool)
-        clauses.append("pool = ?")
-        params.append(where.pool)
-    for column in ("level", "region"):
-        value = getattr(where, column)
-        if value:
-            # Any case, as rule scopes match (a, A): people type levels both ways.
-            clauses.append(f"{column} = ? COLLATE NOCASE")
-            params.append(value)
-    if where.status:
-        if where.status not in STATUSES:
-            raise UsageError(f"--status must be one of {', '.join(STATUSES)}")
-        clauses.append("status = ?")
-        params.append(where.status)
-    else:
-        clauses.append("status <> 'invalid'")
-    if where.idle_over is not None:
-        if where.idle_over < 0:
-            raise UsageError("--idle-over must be 0 or more days")
-        clauses.append("owner IS NOT NULL AND idle_since <= ?")
-        params.append(stored(now - timedelta(days=where.idle_over)))
-    if where.frozen:
-        clauses.append("frozen_until > ?")
-        params.append(stored(now))
-    if where.search:
-        pattern = f"%{_escape_like(where.search.strip())}%"
-        digits = phone_key(where.search)
-        clauses.append("(name LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\'"
-                       " OR email LIKE ? ESCAPE '\\'"
-                       + (" OR phone_key LIKE ?" if digits else "") + ")")
-        params.extend([pattern, pattern, pattern])
-        if digits:
-            params.append(f"%{digits}%")
-    sql = (f"SELECT {', '.join(columns)} FROM customers"
-           f" WHERE {' AND '.join(clauses)} ORDER BY id")
-    if where.limit is not None:
-        if where.limit < 1:
-            raise UsageError("--limit must be 1 or more")
-        sql += " LIMIT ?"
-        params.append(where.limit)
-    for row in conn.execute(sql, params):
-        yield dict(row)
 
 
 def show_customer(conn: sqlite3.Connection, customer_id: int) -> dict:

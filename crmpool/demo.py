@@ -12,11 +12,11 @@ from pathlib import Path
 
 from crmpool import store
 from crmpool.contacts import log_contact
-from crmpool.customers import TABLE_COLUMNS, CustomerFilter, list_customers
 from crmpool.errors import Refused, UsageError
 from crmpool.freezes import freeze
 from crmpool.imports.importer import ImportOptions, import_file
 from crmpool.imports.sources import open_source
+from crmpool.listing import TABLE_COLUMNS, CustomerFilter, list_customers
 from crmpool.ownership import claim, release
 from crmpool.pools import DEFAULT_POOL, add_pool
 from crmpool.ruleset import set_rules

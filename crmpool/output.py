@@ -14,7 +14,6 @@ from typing import IO, Any
 
 from crmpool.choices import OUTPUT_FORMATS as FORMATS  # noqa: F401
 from crmpool.choices import needs_guard
-from crmpool.when import local_display
 
 
 def guard_formula(value: Any) -> Any:
@@ -46,10 +45,6 @@ def tsv_escape(text: str) -> str:
     return text
 
 
-def _is_time_column(column: str) -> bool:
-    return column in ("at", "as_of", "idle_since") or column.endswith(("_at", "_until", "_from"))
-
-
 def _cell(value: Any) -> Any:
     """A value as one CSV/TSV cell: arrays and objects as JSON text, booleans as JSON's
     true/false, None as an empty cell (README: "CSV and TSV")."""
@@ -64,9 +59,11 @@ class Output:
     """One command's output: a format, quiet or not, and the two streams."""
 
     def __init__(self, fmt: str | None = None, quiet: bool = False,
-                 out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+                 out: IO[str] | None = None, err: IO[str] | None = None,
+                 view: View | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self.view = view or View()
         if fmt is None:
             fmt = "table" if self.out.isatty() else "jsonl"
         self.format = fmt
@@ -95,11 +92,22 @@ class Output:
              title: str | None = None, for_people: Sequence[str] | None = None) -> int:
         """Write rows in the chosen format, streaming them; returns how many.
 
-        `for_people` narrows the columns of the table format to what fits a terminal.
+        `columns` are every column (what machine formats write); `for_people`, the ones a
+        table shows by default, most important first. `--columns` picks columns for every
+        format (checked against both lists); `--wide` shows every column in a table.
         """
         if self.quiet:
             return sum(1 for _ in rows)
-        if self.for_people and for_people:
+        if self.view.columns:
+            known = list(dict.fromkeys([*(columns or ()), *(for_people or ())]))
+            unknown = [c for c in self.view.columns if known and c not in known]
+            if unknown:
+                from crmpool.errors import UsageError
+
+                raise UsageError(f"--columns: no column {unknown[0]!r}; the columns:"
+                                 f" {', '.join(known)}")
+            columns = self.view.columns
+        elif self.for_people and for_people and not self.view.wide:
             columns = for_people
         writer = getattr(self, f"_write_{self.format}")
         return writer(iter(rows), list(columns) if columns else None, title)
@@ -136,7 +144,7 @@ class Output:
 
     def _write_jsonl(self, rows, columns, title) -> int:
         count = 0
-        for row in rows:
+        for row in _only(rows, columns):
             print(json.dumps(row, ensure_ascii=self.ascii), file=self.out)
             count += 1
         return count
@@ -144,7 +152,7 @@ class Output:
     def _write_json(self, rows, columns, title) -> int:
         count = 0
         self.out.write("[")
-        for row in rows:
+        for row in _only(rows, columns):
             self.out.write(",\n " if count else "\n ")
             self.out.write(json.dumps(row, ensure_ascii=self.ascii))
             count += 1
@@ -189,55 +197,99 @@ class Output:
 
         return Console(file=self.out, highlight=False, soft_wrap=False)
 
+    def _width(self) -> int | None:
+        """The terminal's width for a table (None with --wide: every column whole)."""
+        if self.view.wide:
+            return None
+        import shutil
+
+        return self.view.width or shutil.get_terminal_size((100, 24)).columns
+
     def _write_table(self, rows, columns, title) -> int:
-        from rich.table import Table
+        from crmpool.tables import cell_text
 
         first, columns = self._first(rows, columns)
-        from rich import box
-
-        table = Table(title=title, title_justify="left", header_style="bold",
-                      box=box.SIMPLE_HEAD)
-        for column in columns:
-            # Everything may wrap, so that a narrow terminal squeezes all columns a little
-            # rather than dropping the name; ids never wrap.
-            table.add_column(column, overflow="fold", no_wrap=column == "id",
-                             min_width=14 if column == "name" else None)
+        limit = None if self.view.all else self.view.table_limit
+        shown: list[list[str]] = []
         count = 0
+        now = self.view.now
         for row in _chain(first, rows):
-            table.add_row(*[_display(c, row.get(c)) for c in columns])
             count += 1
-        console = self._console()
-        if count:
-            console.print(table)
-        else:
+            if limit is None or count <= limit:
+                shown.append([cell_text(c, row.get(c), now) for c in columns])
+        if not count:
             print("(no rows)", file=self.err)
+            return 0
+        self._print_fitted(columns, shown, title)
+        if limit is not None and count > limit:
+            self._dim(f"… {count - limit:,} more (--limit N or --all)")
         return count
 
-    def _write_record_table(self, obj: dict, title: str | None) -> None:
+    def _print_fitted(self, columns: list[str], cells: list[list[str]],
+                      title: str | None) -> None:
+        from rich import box
+        from rich.markup import escape
         from rich.table import Table
 
-        console = self._console()
-        scalars = Table(title=title, title_justify="left", show_header=False)
-        scalars.add_column(style="bold")
-        scalars.add_column(overflow="fold")
-        nested = {}
+        from crmpool.tables import GAP, fit, label
+
+        fitted = fit(columns, cells, self._width())
+        table = Table(title=title, title_justify="left", header_style="bold",
+                      box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for column, width in zip(fitted.columns, fitted.widths, strict=True):
+            right = column == "id" or column.endswith(("_id", "count", "days")) or column in (
+                "reclaimed", "warned", "unfrozen", "owned", "counted", "cap", "waiting",
+                "home_of", "amount", "version")
+            table.add_column(label(column), width=width, no_wrap=True, overflow="ellipsis",
+                             justify="right" if right else "left")
+        index = [columns.index(c) for c in fitted.columns]
+        for row in cells:
+            table.add_row(*[escape(row[i]) for i in index])
+        total = sum(fitted.widths) + GAP * (len(fitted.widths) - 1)
+        console = self._console(total)
+        console.print(table)
+        if fitted.left_out:
+            self._dim(f"left out to fit: {', '.join(fitted.left_out)} (--wide shows all,"
+                      " -c a,b,c picks)")
+
+    def _dim(self, text: str) -> None:
+        from rich.console import Console
+
+        # A sentence, not data: it may wrap at the screen's edge.
+        Console(file=self.out, highlight=False, width=self._width() or 200).print(
+            text, style="dim", markup=False)
+
+    def _console(self, width: int | None = None):
+        from rich.console import Console
+
+        return Console(file=self.out, highlight=False, soft_wrap=False,
+                       width=max(width or 0, 20) if width else (self._width() or 200))
+
+    def _write_record_table(self, obj: dict, title: str | None) -> None:
+        from crmpool.tables import cell_text
+
+        now = self.view.now
+        scalars, nested = [], {}
         for key, value in obj.items():
             if isinstance(value, list) and (not value or isinstance(value[0], dict)):
                 nested[key] = value
             elif value not in (None, ""):
-                scalars.add_row(key, _display(key, value))
-        console.print(scalars)
+                scalars.append([key, cell_text(key, value, now)])
+        self._print_fitted(["field", "value"], scalars, title)
         for key, items in nested.items():
             if not items:
-                console.print(f"{key}: none")
+                print(f"{key}: none", file=self.out)
                 continue
-            table = Table(title=key, title_justify="left", header_style="bold")
             columns = list(items[0])
-            for column in columns:
-                table.add_column(column, overflow="fold")
-            for item in items:
-                table.add_row(*[_display(c, item.get(c)) for c in columns])
-            console.print(table)
+            self._print_fitted(columns, [[cell_text(c, item.get(c), now) for c in columns]
+                                         for item in items], key)
+
+
+def _only(rows, columns):
+    """Rows as objects of just `columns` (all their keys when none are named)."""
+    if not columns:
+        return rows
+    return ({c: row.get(c) for c in columns} for row in rows)
 
 
 def _chain(first, rest):
@@ -246,13 +298,16 @@ def _chain(first, rest):
         yield from rest
 
 
-def _display(column: str, value: Any) -> str:
-    from rich.markup import escape
+class View:
+    """How a table is shown: picked columns, every column, every row, the width, and the
+    time that makes "this year" for compact times."""
 
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if _is_time_column(column) and isinstance(value, str) and value.endswith("Z"):
-        return local_display(value)
-    return escape(printable(str(_cell(value)), newlines=False))
+    def __init__(self, columns: list[str] | None = None, wide: bool = False,
+                 all_rows: bool = False, now: Any = None, width: int | None = None,
+                 table_limit: int = 100) -> None:
+        self.columns = columns
+        self.wide = wide
+        self.all = all_rows
+        self.now = now
+        self.width = width
+        self.table_limit = table_limit

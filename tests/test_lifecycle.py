@@ -289,7 +289,8 @@ def test_list_filters(cli, conn):
     assert [r["id"] for r in cli.rows("list", "--mine", as_user="li")] == [ids[0]]
     assert [r["id"] for r in cli.rows("list", "--in-pool")] == [ids[1]]
     assert [r["id"] for r in cli.rows("list", "--level", "B", "--region", "上海")] == ids[1:]
-    assert [r["id"] for r in cli.rows("list", "--search", "beta.CN")] == [ids[1]]
+    assert [r["id"] for r in cli.rows("list", "--search", "@beta.CN")] == [ids[1]]
+    assert cli.rows("list", "--search", "beta.CN") == []  # e-mail only for text with @
     assert [r["id"] for r in cli.rows("list", "--search", "138 0000")] == [ids[0]]
     assert [r["id"] for r in cli.rows("list", "--search", "_50%")] == [ids[2]]
     assert [r["id"] for r in cli.rows("list", "--search", "%")] == [ids[2]]

@@ -227,7 +227,7 @@ for i in range(200):
 
 
 def test_unexpected_errors_exit_1_without_traceback(cli, monkeypatch):
-    import crmpool.customers as customers
+    import crmpool.listing as customers
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")

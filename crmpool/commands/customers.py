@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from crmpool.cli import (
+    AllOpt,
+    ColumnsOpt,
     FormatOpt,
     IdArg,
     IdsArg,
@@ -17,10 +19,12 @@ from crmpool.cli import (
     ReasonOpt,
     UsageError,
     WhenHelp,
+    WideOpt,
     _checked,
     command,
     over_ids,
     session,
+    view,
     when,
 )
 
@@ -61,10 +65,12 @@ def list_(
     ctx: typer.Context,
     owner: Annotated[str | None, typer.Option(help="Owned by this user.")] = None,
     mine: Annotated[bool, typer.Option(help="Owned by you.")] = False,
+    team: Annotated[str | None, typer.Option(help="Owned by this team's members.")] = None,
     pool: Annotated[str | None, typer.Option(help="Home pool is this one.")] = None,
     in_pool: Annotated[bool, typer.Option(help="Unowned: waiting in a pool.")] = False,
-    level: Annotated[str | None, typer.Option(help="Customer level.")] = None,
+    level: Annotated[str | None, typer.Option(help="Customer level (any case).")] = None,
     region: Annotated[str | None, typer.Option(help="Region.")] = None,
+    industry: Annotated[str | None, typer.Option(help="Industry.")] = None,
     status: Annotated[str | None, typer.Option(
         help="active, won or invalid (default: all but invalid).")] = None,
     idle_over: Annotated[int | None, typer.Option(
@@ -72,24 +78,44 @@ def list_(
         parser=_checked("parse_days"))]
     = None,
     frozen: Annotated[bool, typer.Option(help="Frozen now.")] = False,
-    search: Annotated[str | None, typer.Option(help="Text in name, phone or e-mail.")] = None,
+    due: Annotated[bool, typer.Option(
+        help="A follow-up (log --next) due today or overdue.")] = False,
+    search: Annotated[str | None, typer.Option(
+        help="Name (any width, case or spacing), phone fragment, e-mail or company id.")]
+    = None,
+    sort: Annotated[str, typer.Option(
+        help="id, idle, name, created, last_contact or next_contact.")] = "id",
+    desc: Annotated[bool, typer.Option(help="Sort the other way.")] = False,
     limit: LimitOpt = None,
+    columns: ColumnsOpt = None,
+    wide: WideOpt = False,
+    all_: AllOpt = False,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """List customers matching every filter given."""
-    from crmpool.customers import LIST_COLUMNS, TABLE_COLUMNS, CustomerFilter, list_customers
+    """List customers matching every filter given (the pool's view with --in-pool)."""
+    from crmpool.listing import (
+        COMPUTED,
+        LIST_COLUMNS,
+        POOL_COLUMNS,
+        TABLE_COLUMNS,
+        CustomerFilter,
+        list_customers,
+    )
 
     if owner and mine:
         raise UsageError("give --owner or --mine, not both")
     if pool and in_pool:
         raise UsageError("give --pool or --in-pool, not both")
-    with session(ctx, fmt, quiet) as s:
-        where = CustomerFilter(owner=s.actor.name if mine else owner, pool=pool,
-                               in_pool=in_pool, level=level, region=region, status=status,
-                               idle_over=idle_over, frozen=frozen, search=search, limit=limit)
-        s.out.rows(list_customers(s.conn, where, s.now), LIST_COLUMNS,
-                   for_people=TABLE_COLUMNS)
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
+        where = CustomerFilter(owner=s.actor.name if mine else owner, team=team, pool=pool,
+                               in_pool=in_pool, level=level, region=region, industry=industry,
+                               status=status, idle_over=idle_over, frozen=frozen, due=due,
+                               search=search, sort=sort, desc=desc, limit=limit)
+        people = POOL_COLUMNS if in_pool else TABLE_COLUMNS
+        s.out.rows(list_customers(s.conn, where, s.now),
+                   [*LIST_COLUMNS, *COMPUTED] if (wide or columns) else LIST_COLUMNS,
+                   for_people=people)
 
 
 @command()

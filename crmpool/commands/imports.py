@@ -11,6 +11,8 @@ from typing import Annotated, Any
 import typer
 
 from crmpool.cli import (
+    AllOpt,
+    ColumnsOpt,
     DateOrder,
     Encoding,
     Format,
@@ -20,10 +22,12 @@ from crmpool.cli import (
     OnDuplicate,
     QuietOpt,
     UsageError,
+    WideOpt,
     clock,
     command,
     plural,
     session,
+    view,
 )
 
 # --- import, duplicates, demo ------------------------------------------------------------
@@ -134,12 +138,14 @@ def render_import(out: Any, summary: Any) -> None:
 
 
 @command()
-def dupes(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+def dupes(ctx: typer.Context, columns: ColumnsOpt = None, wide: WideOpt = False,
+          all_: AllOpt = False, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Clusters of likely duplicates (查重) by phone, e-mail, company id or name."""
     from crmpool.dupes import CLUSTER_COLUMNS, duplicate_clusters
 
-    with session(ctx, fmt, quiet) as s:
-        s.out.rows(duplicate_clusters(s.conn), CLUSTER_COLUMNS)
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
+        s.out.rows(duplicate_clusters(s.conn), CLUSTER_COLUMNS,
+                   for_people=("same", "count", "ids", "names", "owners", "key"))
 
 
 @command()

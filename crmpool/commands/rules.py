@@ -8,14 +8,18 @@ from typing import Annotated
 import typer
 
 from crmpool.cli import (
+    AllOpt,
+    ColumnsOpt,
     FormatOpt,
     QuietOpt,
+    WideOpt,
     command,
     done,
     plural,
     read_text,
     rules_app,
     session,
+    view,
 )
 
 # --- rules -------------------------------------------------------------------------------
@@ -76,9 +80,10 @@ def rules_set(ctx: typer.Context,
 
 
 @command("versions", group=rules_app)
-def rules_versions(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+def rules_versions(ctx: typer.Context, columns: ColumnsOpt = None, wide: WideOpt = False,
+                   all_: AllOpt = False, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Every stored version of the rules, newest first."""
     from crmpool.ruleset import rule_versions
 
-    with session(ctx, fmt, quiet) as s:
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
         s.out.rows(rule_versions(s.conn), ["version", "fingerprint", "set_at", "set_by"])

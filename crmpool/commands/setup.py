@@ -8,10 +8,13 @@ from typing import Annotated
 import typer
 
 from crmpool.cli import (
+    AllOpt,
+    ColumnsOpt,
     FormatOpt,
     QuietOpt,
     Settings,
     UsageError,
+    WideOpt,
     _checked,
     acting_name,
     clock,
@@ -20,6 +23,7 @@ from crmpool.cli import (
     pool_app,
     session,
     user_app,
+    view,
 )
 
 # --- setup -------------------------------------------------------------------------------
@@ -112,15 +116,18 @@ def user_set(
 
 
 @command("list", group=user_app)
-def user_list(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+def user_list(ctx: typer.Context, columns: ColumnsOpt = None, wide: WideOpt = False,
+              all_: AllOpt = False, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Every user, with how many customers they own against their cap."""
     from crmpool.ruleset import active_limits
     from crmpool.users import list_users
 
-    with session(ctx, fmt, quiet) as s:
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
         limits = active_limits(s.conn)
         s.out.rows(list_users(s.conn, limits.cap, limits.cap_counts_won),
-                   ["name", "role", "team", "display", "active", "owned", "counted", "cap"])
+                   ["name", "role", "team", "display", "active", "owned", "counted", "cap"],
+                   for_people=("name", "role", "team", "owned", "counted", "cap", "active",
+                               "display"))
 
 
 @command("add", group=pool_app)
@@ -136,9 +143,10 @@ def pool_add(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Pool 
 
 
 @command("list", group=pool_app)
-def pool_list(ctx: typer.Context, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+def pool_list(ctx: typer.Context, columns: ColumnsOpt = None, wide: WideOpt = False,
+              all_: AllOpt = False, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Every pool, with how many customers wait in it."""
     from crmpool.pools import list_pools
 
-    with session(ctx, fmt, quiet) as s:
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
         s.out.rows(list_pools(s.conn), ["name", "waiting", "home_of"])

@@ -9,16 +9,20 @@ from typing import Annotated, Any
 import typer
 
 from crmpool.cli import (
+    AllOpt,
+    ColumnsOpt,
     FormatOpt,
     IdArg,
     LimitOpt,
     QuietOpt,
     UsageError,
     WhenHelp,
+    WideOpt,
     _checked,
     command,
     plural,
     session,
+    view,
     when,
 )
 
@@ -111,11 +115,12 @@ def _undo(ctx: typer.Context, run_id: int, dry_run: bool, fmt: Any, quiet: bool)
 
 @command()
 def why(ctx: typer.Context, customer_id: IdArg,
+        columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False,
         fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Which rule will reclaim this customer, from which timestamp, on which day."""
     from crmpool.sweep.why import WHY_COLUMNS, WHY_TABLE_COLUMNS, explain
 
-    with session(ctx, fmt, quiet) as s:
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
         state, rows = explain(s.conn, customer_id, s.now)
         s.out.say(f"customer {customer_id}: {state}")
         if rows:
@@ -127,13 +132,13 @@ def warnings(
     ctx: typer.Context,
     owner: Annotated[str | None, typer.Option(help="Only this owner's customers.")] = None,
     mine: Annotated[bool, typer.Option(help="Only your customers.")] = False,
-    fmt: FormatOpt = None,
+    columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False, fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Open warnings (预警): customers a rule will reclaim soon, soonest first."""
     from crmpool.sweep import open_warnings
 
-    with session(ctx, fmt, quiet) as s:
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
         s.out.rows(open_warnings(s.conn, s.actor.name if mine else owner),
                    ["id", "name", "owner", "rule", "due_at", "created_at"])
 
@@ -141,9 +146,12 @@ def warnings(
 @command()
 def runs(ctx: typer.Context,
          limit: LimitOpt = None,
+         columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False,
          fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Past sweep runs, newest first."""
     from crmpool.sweep import RUN_COLUMNS, list_runs
 
-    with session(ctx, fmt, quiet) as s:
-        s.out.rows(list_runs(s.conn, limit), RUN_COLUMNS)
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
+        s.out.rows(list_runs(s.conn, limit), RUN_COLUMNS,
+                   for_people=("id", "as_of", "reclaimed", "warned", "unfrozen", "actor",
+                               "undone_at", "rules_fingerprint", "started_at", "per_rule"))

@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from crmpool.cli import (
+    AllOpt,
+    ColumnsOpt,
     ExportEncoding,
     FormatOpt,
     IdArg,
@@ -17,9 +19,11 @@ from crmpool.cli import (
     LimitOpt,
     QuietOpt,
     WhenHelp,
+    WideOpt,
     command,
     done,
     session,
+    view,
     when,
 )
 
@@ -29,15 +33,18 @@ from crmpool.cli import (
 @command()
 def history(ctx: typer.Context,
             customer_id: IdArg,
+            columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False,
             fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """The audit trail of one customer: every change of owner, pool, status or freeze."""
     from crmpool.audit import EVENT_COLUMNS
     from crmpool.audit import history as customer_history
     from crmpool.policy import load_customer
 
-    with session(ctx, fmt, quiet) as s:
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
         load_customer(s.conn, customer_id)
-        s.out.rows(customer_history(s.conn, customer_id), EVENT_COLUMNS)
+        s.out.rows(customer_history(s.conn, customer_id), EVENT_COLUMNS,
+                   for_people=("at", "action", "actor", "from_owner", "to_owner", "reason", "rule",
+                               "to_pool", "run_id"))
 
 
 @command()
@@ -48,15 +55,17 @@ def events(
         help="Only this action: claim, release, assign, reclaim, freeze, ...")] = None,
     user: Annotated[str | None, typer.Option(help="Done by, or to, this user.")] = None,
     limit: LimitOpt = None,
-    fmt: FormatOpt = None,
+    columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False, fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """The append-only audit trail, oldest first."""
     from crmpool.audit import EVENT_COLUMNS, query_events
 
-    with session(ctx, fmt, quiet) as s:
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
         s.out.rows(query_events(s.conn, since=when(since, s.now, "--since"), action=action,
-                                user=user, limit=limit), EVENT_COLUMNS)
+                                user=user, limit=limit), EVENT_COLUMNS,
+                   for_people=("id", "at", "customer_id", "action", "actor", "from_owner",
+                               "to_owner", "reason", "rule", "run_id"))
 
 
 @command()
@@ -66,7 +75,7 @@ def export(
     encoding: Annotated[ExportEncoding, typer.Option(
         help="utf-8 (default); utf-8-sig for Excel, which needs the BOM to see UTF-8;"
         " gb18030 for WPS and older Excel in China.")] = ExportEncoding.utf_8,
-    fmt: FormatOpt = None,
+    columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False, fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Everything out, in any format; `import` reads the customers back."""
@@ -74,7 +83,7 @@ def export(
 
     from crmpool.exporting import export_rows
 
-    with session(ctx, fmt, quiet) as s:
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
         columns, rows = export_rows(s.conn, kind.value)
         if encoding.value != "utf-8":
             sys.stdout.flush()
