@@ -40,15 +40,17 @@ def duplicate_clusters(conn: sqlite3.Connection) -> list[dict]:
 def find_new_duplicates(conn: sqlite3.Connection, first_new_id: int) -> dict[int, dict]:
     """For each customer with id >= first_new_id that shares a key with an older one:
     the oldest such customer and the keys shared. Older means a lower id, so a row that
-    repeats an earlier row of the same import counts too."""
+    repeats an earlier row of the same import counts too. Invalid customers are dead
+    records and count as nobody's duplicate, as in `add` (find_duplicates)."""
     found: dict[int, dict] = {}
     for column, label in KEYS:
         rows = conn.execute(
             f"""SELECT c.id AS new_id, g.first_id
                 FROM (SELECT {column} AS k, min(id) AS first_id FROM customers
-                      WHERE {column} IS NOT NULL GROUP BY {column}
+                      WHERE {column} IS NOT NULL AND status <> 'invalid' GROUP BY {column}
                       HAVING count(*) > 1 AND max(id) >= ?) g
-                JOIN customers c ON c.{column} = g.k AND c.id > g.first_id AND c.id >= ?""",
+                JOIN customers c ON c.{column} = g.k AND c.id > g.first_id AND c.id >= ?
+                 AND c.status <> 'invalid'""",
             (first_new_id, first_new_id),
         )
         for new_id, first_id in rows:

@@ -44,6 +44,15 @@ def rewrite_table(table: str, old: str, new: str) -> Callable[[sqlite3.Connectio
     return step
 
 
+def recompute_qualified_name_keys(conn: sqlite3.Connection) -> None:
+    """name_key again for every name with a bracket (the only names whose key changed)."""
+    from crmpool.normalize import name_key
+
+    conn.create_function("crmpool_name_key", 1, name_key, deterministic=True)
+    conn.execute("UPDATE customers SET name_key = crmpool_name_key(name)"
+                 " WHERE name GLOB '*[(（]*'")
+
+
 MIGRATIONS: list[tuple[str, list[Step]]] = [
     (
         "core schema",
@@ -223,4 +232,7 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             " WHERE external_id IS NOT NULL",
         ],
     ),
+    # name_key now folds a parenthesised qualifier (北京星辰科技（北京）有限公司): the keys of the
+    # names that have one are worked out again; no other key changes.
+    ("name keys without qualifiers", [recompute_qualified_name_keys]),
 ]

@@ -24,6 +24,8 @@ _SUFFIX = re.compile(
     r"|corp|corporation|llc|gmbh|plc|company|co)\W*)$"
 )
 _NAME_NOISE = re.compile(r"[\W_]+")
+# A parenthesised qualifier, usually a place: 北京星辰科技（北京）有限公司 is 北京星辰科技有限公司.
+_QUALIFIER = re.compile(r"\([^()]*\)")
 # The Chinese legal forms, longest first (the suffix pattern prefers the earliest start).
 _CHINESE_SUFFIXES = ("有限责任公司", "股份有限公司", "有限公司", "集团公司", "公司")
 
@@ -84,6 +86,9 @@ def name_key(raw: str | None) -> str | None:
 
 def folded_name_key(text: str) -> str | None:
     """name_key's general road, from NFKC-normalised, case-folded, trimmed text."""
+    unqualified = _QUALIFIER.sub("", text).strip()
+    if unqualified:
+        text = unqualified
     while True:
         shorter = _SUFFIX.sub("", text).rstrip()
         if shorter == text or not shorter:
