@@ -29,4 +29,5 @@ def needs_guard(text: str) -> bool:
 
 # Every action the audit trail records (`events --action`).
 EVENT_ACTIONS = ("create", "import", "import-update", "claim", "release", "assign", "reclaim",
-                 "freeze", "unfreeze", "won", "invalid", "undo", "user-add", "user-set")
+                 "freeze", "unfreeze", "won", "invalid", "undo", "user-add", "user-set",
+                 "edit", "merge", "restore", "deal-close")

@@ -6,7 +6,7 @@ import sqlite3
 from datetime import datetime
 
 from crmpool import audit
-from crmpool.errors import InputError, Refused, UsageError
+from crmpool.errors import InputError, NotFound, Refused, UsageError
 from crmpool.policy import load_customer, require_access
 from crmpool.store import transaction
 from crmpool.users import User
@@ -48,14 +48,84 @@ def record_deal(conn: sqlite3.Connection, actor: User, customer_id: int, amount:
             (customer_id, cents, stage, stored(at), actor.name, note, stored(now)),
         )
         if stage == "won":
-            conn.execute(
-                "UPDATE customers SET status = 'won', won_at = max(coalesce(won_at, ''), ?)"
-                " WHERE id = ?",
-                (stored(at), customer_id),
-            )
-            if customer["status"] != "won":
-                audit.record(conn, customer_id, "won", actor.name, now,
-                             from_owner=customer["owner"], to_owner=customer["owner"],
-                             reason=f"deal {cursor.lastrowid}: {from_cents(cents)}")
+            _mark_won(conn, actor, customer, cursor.lastrowid, cents, at, now)
     return {"id": cursor.lastrowid, "customer_id": customer_id, "amount": from_cents(cents),
             "stage": stage, "at": stored(at), "user": actor.name}
+
+
+def _mark_won(conn: sqlite3.Connection, actor: User, customer: sqlite3.Row, deal_id: int,
+              cents: int, at: datetime, now: datetime) -> None:
+    conn.execute("UPDATE customers SET status = 'won', won_at = max(coalesce(won_at, ''), ?)"
+                 " WHERE id = ?", (stored(at), customer["id"]))
+    if customer["status"] != "won":
+        audit.record(conn, customer["id"], "won", actor.name, now,
+                     from_owner=customer["owner"], to_owner=customer["owner"],
+                     reason=f"deal {deal_id}: {from_cents(cents)}")
+
+
+def close_deal(conn: sqlite3.Connection, actor: User, deal_id: int, stage: str, now: datetime,
+               *, amount: str | None = None, at: datetime | None = None) -> dict:
+    """Close an open deal as won or lost (its amount may be settled now); a won one marks
+    its customer won. Closing, not a second deal, so the money is counted once."""
+    try:
+        stage = parse_stage(stage, default=None)
+    except ValueError as exc:
+        raise UsageError(f"--stage: {exc}") from None
+    if stage == "open":
+        raise UsageError("--stage: a deal is closed as won or lost")
+    try:
+        cents = None if amount is None else parse_amount(amount)
+    except ValueError as exc:
+        raise UsageError(f"--amount: {exc}") from None
+    at = at or now
+    if at > now:
+        raise InputError("--at is in the future: a deal is won or lost once it has happened")
+    with transaction(conn):
+        deal = conn.execute("SELECT * FROM deals WHERE id = ?", (deal_id,)).fetchone()
+        if deal is None:
+            raise NotFound(f"no deal with id {deal_id} (show CUSTOMER lists its deals)")
+        customer = load_customer(conn, deal["customer_id"])
+        require_access(conn, actor, customer, "close its deals")
+        if deal["stage"] != "open":
+            raise Refused(f"deal {deal_id} is already {deal['stage']}")
+        if customer["status"] == "invalid":
+            raise Refused(f"customer {customer['id']} is marked invalid")
+        cents = deal["amount_cents"] if cents is None else cents
+        conn.execute("UPDATE deals SET stage = ?, amount_cents = ?, at = ? WHERE id = ?",
+                     (stage, cents, stored(at), deal_id))
+        audit.record(conn, customer["id"], "deal-close", actor.name, now,
+                     from_owner=customer["owner"], to_owner=customer["owner"],
+                     reason=f"deal {deal_id}: {stage}, {from_cents(cents)}")
+        if stage == "won":
+            _mark_won(conn, actor, customer, deal_id, cents, at, now)
+    return {"id": deal_id, "customer_id": customer["id"], "amount": from_cents(cents),
+            "stage": stage, "at": stored(at), "user": deal["user"]}
+
+
+DEAL_COLUMNS = ("id", "customer_id", "customer", "amount", "stage", "at", "user", "note")
+
+
+def list_deals(conn: sqlite3.Connection, *, owner: str | None = None,
+               stage: str | None = None, limit: int | None = None) -> list[dict]:
+    """Deals, newest first, of one owner's customers or all; of one stage or all."""
+    clauses, params = ["1"], []
+    if owner:
+        from crmpool.users import get_user
+
+        get_user(conn, owner)
+        clauses.append("c.owner = ?")
+        params.append(owner)
+    if stage:
+        try:
+            params.append(parse_stage(stage, default=None))
+        except ValueError as exc:
+            raise UsageError(f"--stage: {exc}") from None
+        clauses.append("d.stage = ?")
+    sql = ("SELECT d.id, d.customer_id, c.name AS customer, d.amount_cents, d.stage, d.at,"
+           " d.user, d.note FROM deals d JOIN customers c ON c.id = d.customer_id"
+           f" WHERE {' AND '.join(clauses)} ORDER BY d.at DESC, d.id DESC")
+    if limit:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [dict(r) | {"amount": from_cents(r["amount_cents"])}
+            for r in conn.execute(sql, params)]

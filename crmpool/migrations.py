@@ -235,4 +235,8 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
     # name_key now folds a parenthesised qualifier (北京星辰科技（北京）有限公司): the keys of the
     # names that have one are worked out again; no other key changes.
     ("name keys without qualifiers", [recompute_qualified_name_keys]),
+    # A merged customer remembers the record it was folded into (`crmpool merge`).
+    ("merged customers", [
+        "ALTER TABLE customers ADD COLUMN merged_into INTEGER REFERENCES customers (id)",
+    ]),
 ]

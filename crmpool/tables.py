@@ -19,7 +19,8 @@ from rich.cells import cell_len
 # Free text: shortened with … to fit; everything else is shown whole.
 TEXT_COLUMNS = {"name", "note", "reason", "message", "trigger", "names", "display",
                 "invalid_reason", "freeze_reason", "industry", "region", "email", "extra",
-                "per_rule", "state", "key", "title", "existing_name", "last_note"}
+                "per_rule", "state", "key", "title", "existing_name", "last_note", "detail",
+                "customer"}
 # Shorter headings for long column names (machine formats keep the names).
 LABELS = {"last_contact_at": "last contact", "next_contact_at": "next", "assigned_at":
           "assigned", "created_at": "created", "frozen_until": "frozen until",
@@ -36,7 +37,8 @@ MAX_TEXT = 40  # and takes no more than this while other columns want room
 
 
 def is_time_column(column: str) -> bool:
-    return column in ("at", "as_of") or column.endswith(("_at", "_until", "_from", "_since"))
+    return column in ("at", "as_of", "when") or column.endswith(("_at", "_until", "_from",
+                                                                  "_since"))
 
 
 def label(column: str) -> str:

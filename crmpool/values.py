@@ -29,7 +29,7 @@ _CURRENCY = "¥￥$"
 
 def parse_id(text: str) -> int:
     """A customer or deal id: ASCII digits, 1 to 2**63-1."""
-    value = text.strip()
+    value = str(text).strip()
     if not _ID.fullmatch(value):
         raise ValueError(f"{text!r} is not an id (a whole number 1 or more, in ASCII digits)")
     number = int(value)
@@ -39,8 +39,8 @@ def parse_id(text: str) -> int:
 
 
 def parse_count(text: str, low: int, high: int) -> int:
-    """A whole number in ASCII digits within [low, high]."""
-    value = text.strip()
+    """A whole number in ASCII digits within [low, high] (an int default passes as it is)."""
+    value = str(text).strip()
     if not _ID.fullmatch(value) or not low <= int(value) <= high:
         raise ValueError(f"{text!r} is not a whole number from {low} to {high:,}")
     return int(value)

@@ -85,6 +85,10 @@ def list_(
     = None,
     sort: Annotated[str, typer.Option(
         help="id, idle, name, created, last_contact or next_contact.")] = "id",
+    kind: Annotated[str, typer.Option(
+        help="customers, or deals (with their IDs, for `deal close`).")] = "customers",
+    stage: Annotated[str | None, typer.Option(
+        help="With --kind deals: open, won or lost.")] = None,
     desc: Annotated[bool, typer.Option(help="Sort the other way.")] = False,
     limit: LimitOpt = None,
     columns: ColumnsOpt = None,
@@ -105,6 +109,17 @@ def list_(
 
     if owner and mine:
         raise UsageError("give --owner or --mine, not both")
+    if kind not in ("customers", "deals"):
+        raise UsageError("--kind must be customers or deals")
+    if kind == "deals":
+        from crmpool.deals import DEAL_COLUMNS, list_deals
+
+        with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
+            s.out.rows(list_deals(s.conn, owner=s.actor.name if mine else owner,
+                                  stage=stage, limit=limit), DEAL_COLUMNS)
+        return
+    if stage is not None:
+        raise UsageError("--stage goes with --kind deals")
     if pool and in_pool:
         raise UsageError("give --pool or --in-pool, not both")
     with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
@@ -217,28 +232,6 @@ def unfreeze(ctx: typer.Context, ids: IdsArg, fmt: FormatOpt = None,
 
     over_ids(ctx, ids, fmt, quiet,
              lambda s, found: unfreeze_customers(s.conn, s.actor, found, s.now))
-
-
-@command()
-def deal(
-    ctx: typer.Context,
-    customer_id: IdArg,
-    amount: Annotated[str, typer.Option(help="Amount, e.g. 12000 or 12,000.50.",
-                                        show_default=False)],
-    stage: Annotated[str, typer.Option(help="open, won or lost (or 赢单, 输单 …).",
-                                       parser=_checked("parse_stage"))] = "open",
-    at: Annotated[str | None, typer.Option(help=f"When (default now): {WhenHelp}.")] = None,
-    note: Annotated[str | None, typer.Option(help="A note.")] = None,
-    fmt: FormatOpt = None,
-    quiet: QuietOpt = False,
-) -> None:
-    """Record a deal (成交 / 签单); a won deal marks the customer won."""
-    from crmpool.deals import record_deal
-
-    with session(ctx, fmt, quiet) as s:
-        row = record_deal(s.conn, s.actor, customer_id, amount, s.now, stage=stage,
-                          at=when(at, s.now, "--at"), note=note)
-        s.out.rows([row])
 
 
 @command()
