@@ -239,4 +239,6 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
     ("merged customers", [
         "ALTER TABLE customers ADD COLUMN merged_into INTEGER REFERENCES customers (id)",
     ]),
+    # A user's e-mail, for `user import` now and notifications later.
+    ("user e-mail", ["ALTER TABLE users ADD COLUMN email TEXT"]),
 ]

@@ -21,11 +21,13 @@ class User(NamedTuple):
     cap: int | None
     display: str | None
     active: bool
+    email: str | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> User:
         return cls(row["name"], row["role"], row["team"], row["cap"], row["display"],
-                   bool(row["active"]))
+                   bool(row["active"]),
+                   row["email"] if "email" in row.keys() else None)  # noqa: SIM118 - a Row
 
 
 def get_user(conn: sqlite3.Connection, name: str) -> User:
@@ -103,9 +105,14 @@ def _check_role(role: str) -> None:
         raise UsageError(f"--role must be one of {', '.join(ROLES)}, not {role!r}")
 
 
+def _check_email(email: str) -> None:
+    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+        raise UsageError(f"--email {email!r}: not an e-mail address")
+
+
 def add_user(conn: sqlite3.Connection, actor: User | None, name: str, now: datetime, *,
              role: str = "rep", team: str | None = None, cap: int | None = None,
-             display: str | None = None) -> User:
+             display: str | None = None, email: str | None = None) -> User:
     """Add a user; only admins may (`actor` None is `init` making the first admin)."""
     if actor is not None:
         require_role(actor, "admin", to="add users")
@@ -115,6 +122,8 @@ def add_user(conn: sqlite3.Connection, actor: User | None, name: str, now: datet
         _check_team(team)
     if cap is not None and cap < 0:
         raise UsageError("--cap must be 0 or more")
+    if email is not None:
+        _check_email(email)
     for (existing,) in conn.execute("SELECT name FROM users"):
         if existing.casefold() == name.casefold():
             same = "already exists" if existing == name else f"looks the same as {existing!r}"
@@ -124,6 +133,8 @@ def add_user(conn: sqlite3.Connection, actor: User | None, name: str, now: datet
         " VALUES (?, ?, ?, ?, ?, 1, ?)",
         (name, role, team, cap, display, stored(now)),
     )
+    if email is not None:
+        conn.execute("UPDATE users SET email = ? WHERE name = ?", (email, name))
     conn.execute(
         "INSERT INTO events (at, action, actor, to_owner, reason) VALUES (?, 'user-add', ?, ?, ?)",
         (stored(now), actor.name if actor else name, name, f"role={role}"),
@@ -136,7 +147,8 @@ UNSET = object()  # "not given", where None means "clear it"
 
 def set_user(conn: sqlite3.Connection, actor: User, name: str, now: datetime, *,
              role: str | None = None, team: object = UNSET, cap: object = UNSET,
-             display: object = UNSET, active: bool | None = None) -> User:
+             display: object = UNSET, active: bool | None = None,
+             email: object = UNSET) -> User:
     """Change a user's role, team, cap, display name or active flag (admin only)."""
     require_role(actor, "admin", to="change users")
     user = get_user(conn, name)
@@ -154,12 +166,22 @@ def set_user(conn: sqlite3.Connection, actor: User, name: str, now: datetime, *,
         changes["cap"] = cap
     if display is not UNSET:
         changes["display"] = display
+    if email is not UNSET:
+        if email is not None:
+            _check_email(email)  # type: ignore[arg-type]
+        changes["email"] = email
     if active is not None:
         if not active and name == actor.name:
             raise Refused("you cannot deactivate yourself; ask another admin")
         changes["active"] = int(active)
     if not changes:
-        raise UsageError("nothing to change; give --role, --team, --cap, --display or --active")
+        raise UsageError("nothing to change; give --role, --team, --cap, --display, --email"
+                         " or --active")
+    # Only what differs is a change (a re-run of `user import` changes nothing).
+    changes = {k: v for k, v in changes.items() if getattr(user, k) != (
+        bool(v) if k == "active" else v)}
+    if not changes:
+        return user
     if changes.get("role", "admin") != "admin" or changes.get("active") == 0:
         remaining = conn.execute(
             "SELECT count(*) FROM users WHERE role = 'admin' AND active = 1 AND name <> ?",

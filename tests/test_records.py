@@ -121,3 +121,39 @@ def test_due_lists_todays_work_overdue_first(cli, conn, users):
     assert "late" not in [r["name"] for r in cli.rows("due", as_user="li")]
     assert [r["name"] for r in cli.rows("list", "--due", "--mine", as_user="li")] == [
         "late", "today"]
+
+
+def test_user_import_sets_up_a_team_all_or_nothing(cli, conn, tmp_path):
+    path = tmp_path / "team.csv"
+    path.write_text("用户名,姓名,角色,团队,上限,邮箱\n"
+                    + "".join(f"rep{i:02d},销售{i},rep,south,{50 + i},rep{i}@x.cn\n"
+                              for i in range(40))
+                    + "sun,孙经理,manager,south,,sun@x.cn\n", encoding="utf-8")
+    result = cli("user", "import", str(path), "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["added"] == 41
+    users = {u["name"]: u for u in cli.rows("user", "list")}
+    assert users["rep07"]["cap"] == 57 and users["sun"]["role"] == "manager"
+    again = cli("user", "import", str(path), "-f", "json")
+    assert json.loads(again.stdout) | {"file": None} == {"file": None, "added": 0,
+                                                          "updated": 41}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,role,cap\nnew1,rep,5\nnew2,boss,5\n")
+    result = cli("user", "import", str(bad))
+    assert result.exit_code == 3 and "line 3" in result.stderr
+    assert "new1" not in {u["name"] for u in cli.rows("user", "list")}
+    assert cli("user", "import", str(path), as_user="wang").exit_code == 4
+
+
+def test_a_leaving_user_hands_over_their_customers(cli, conn):
+    ids = add_customers(conn, [{"name": f"c{i}", "owner": "li"} for i in range(3)])
+    refused = cli("user", "set", "li", "--inactive")
+    assert refused.exit_code == 4 and "3 customers" in refused.stderr
+    assert cli("user", "set", "li", "--inactive", "--handover-to", "li").exit_code == 2
+    result = cli("user", "set", "li", "--inactive", "--handover-to", "zhang", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["handed_over"] == 3
+    assert {r["owner"] for r in cli.rows("list")} == {"zhang"}
+    events = [e for e in cli.rows("history", str(ids[0])) if e["action"] == "assign"]
+    assert events[-1]["reason"] == "handover from li"
+    assert not {u["name"]: u for u in cli.rows("user", "list")}["li"]["active"]

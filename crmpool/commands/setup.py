@@ -69,6 +69,7 @@ def user_add(
         help="The most customers this user may own (default: the rules' cap).",
         parser=_checked("parse_cap"))] = None,
     display: Annotated[str | None, typer.Option(help="Display name, e.g. 李雷.")] = None,
+    email: Annotated[str | None, typer.Option(help="Their e-mail address.")] = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -78,7 +79,7 @@ def user_add(
 
     with session(ctx, fmt, quiet) as s, transaction(s.conn):
         user = add_user(s.conn, s.actor, name, s.now, role=role, team=team, cap=cap,
-                        display=display)
+                        display=display, email=email)
     done(s.out, user._asdict(), f"added {user.role} {user.name}")
 
 
@@ -96,23 +97,72 @@ def user_set(
     active: Annotated[bool | None, typer.Option(
         "--active/--inactive", help="An inactive user can do nothing.", show_default=False)]
     = None,
+    email: Annotated[str | None, typer.Option(help="E-mail; \"\" for none.")] = None,
+    handover_to: Annotated[str | None, typer.Option(
+        help="With --inactive: give every customer they hold to this user.",
+        metavar="NAME")] = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Change a user's role, team, cap, display name or active flag (admin only)."""
+    """Change a user's role, team, cap, display name, e-mail or active flag (admin only);
+    deactivating one who holds customers needs --handover-to."""
     from crmpool.store import transaction
-    from crmpool.users import UNSET, set_user
+    from crmpool.team import deactivate
+    from crmpool.users import get_user, set_user
 
     if cap is not None and default_cap:
         raise UsageError("give --cap N or --default-cap, not both")
+    if handover_to is not None and active is not False:
+        raise UsageError("--handover-to goes with --inactive")
+    fields: dict = {}
+    if role is not None:
+        fields["role"] = role
+    if team is not None:
+        fields["team"] = team or None
+    if default_cap or cap is not None:
+        fields["cap"] = None if default_cap else cap
+    if display is not None:
+        fields["display"] = display or None
+    if email is not None:
+        fields["email"] = email or None
+    if active:
+        fields["active"] = True
+    if not fields and active is not False:
+        raise UsageError("nothing to change; give --role, --team, --cap, --display, --email"
+                         " or --active/--inactive")
+    moved = 0
     with session(ctx, fmt, quiet) as s, transaction(s.conn):
-        user = set_user(
-            s.conn, s.actor, name, s.now, role=role,
-            team=UNSET if team is None else (team or None),
-            cap=None if default_cap else (UNSET if cap is None else cap),
-            display=UNSET if display is None else (display or None), active=active,
-        )
-    done(s.out, user._asdict(), f"changed {name}")
+        if fields:
+            set_user(s.conn, s.actor, name, s.now, **fields)
+        if active is False:
+            moved = deactivate(s.conn, s.actor, name, s.now, handover_to)
+        user = get_user(s.conn, name)
+    done(s.out, user._asdict() | {"handed_over": moved},
+         f"changed {name}" + (f"; {moved} customers handed over to {handover_to}"
+                              if handover_to else ""))
+
+
+@command("import", group=user_app)
+def user_import(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(
+        help="CSV, TSV or JSON with name, display, role, team, cap, email (or 用户名, 姓名,"
+        " 角色, 团队, 上限, 邮箱).")],
+    fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Set up a team at once (admin): every user in the file added or brought up to date,
+    all or nothing."""
+    from crmpool.imports.sources import open_source
+    from crmpool.store import transaction
+    from crmpool.team import import_users
+
+    with session(ctx, fmt, quiet) as s:
+        source = open_source(file)
+        with transaction(s.conn):
+            summary = import_users(s.conn, s.actor, source, s.now)
+    done(s.out, summary, f"{file}: {summary['added']} users added, {summary['updated']}"
+         " brought up to date")
 
 
 @command("list", group=user_app)
