@@ -38,7 +38,9 @@ APP_SETTINGS: dict[str, Any] = dict(
     name="crmpool",
     help="A sales team's customers in one SQLite file, with the rules of the public pool (公海).",
     no_args_is_help=True,
-    add_completion=False,
+    # --install-completion and --show-completion for bash, zsh and fish; completing loads
+    # every command (the shell passes no command word), a normal run only its own.
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -452,7 +454,8 @@ def main() -> None:
         print(f"crmpool {__version__}")  # answered before Typer builds any command
         return
     load_commands(name)
-    (only(name) if name else app)()
+    # One name however it was started (python -m crmpool too): usage lines and completion.
+    (only(name) if name else app)(prog_name="crmpool")
 
 
 if __name__ == "__main__":

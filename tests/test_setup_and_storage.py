@@ -293,3 +293,31 @@ def test_rollback_inside_a_transaction_undoes_and_is_not_an_error(conn):
         raise store.Rollback
     assert conn.execute("SELECT count(*) FROM pools WHERE name = 'tmp'").fetchone()[0] == 0
     assert not conn.in_transaction
+
+
+def test_shell_completion_for_bash_zsh_and_fish(tmp_path, db_path, conn):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMPOOL_", "_CRMPOOL"))}
+    env |= {"HOME": str(tmp_path), "CRMPOOL_DB": str(db_path)}
+    crmpool = [sys.executable, "-m", "crmpool"]
+    for shell, mark in (("bash", "complete -o"), ("zsh", "#compdef crmpool"),
+                        ("fish", "complete --command crmpool")):
+        script = subprocess.run(crmpool, env=env | {"_CRMPOOL_COMPLETE": f"source_{shell}"},
+                                capture_output=True, text=True)
+        assert script.returncode == 0 and mark in script.stdout, (shell, script.stdout[:200])
+    words = subprocess.run(crmpool, env=env | {"_CRMPOOL_COMPLETE": "complete_bash",
+                                               "COMP_WORDS": "crmpool cl", "COMP_CWORD": "1"},
+                           capture_output=True, text=True)
+    assert words.stdout.split() == ["claim"]
+    sub = subprocess.run(crmpool, env=env | {"_CRMPOOL_COMPLETE": "complete_bash",
+                                             "COMP_WORDS": "crmpool user ", "COMP_CWORD": "2"},
+                         capture_output=True, text=True)
+    assert {"add", "set", "list", "import"} <= set(sub.stdout.split())
+    # Installing from bash writes the script where bash reads it.
+    installed = subprocess.run(["bash", "-c", " ".join(crmpool) + " --install-completion"],
+                               env=env, capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr
+    assert "crmpool" in (tmp_path / ".bashrc").read_text()
