@@ -123,6 +123,35 @@ class Output:
         else:
             self.rows([obj])
 
+    def json_texts(self, texts: Iterable[str]) -> int:
+        """Rows already encoded as JSON objects (by SQLite): JSON lines, or one array."""
+        write = self.out.write
+        count = 0
+        if self.format == "jsonl":
+            for text in texts:
+                write(text)
+                write("\n")
+                count += 1
+            return count
+        write("[")
+        for text in texts:
+            write(",\n " if count else "\n ")
+            write(text)
+            count += 1
+        write("\n]\n" if count else "]\n")
+        return count
+
+    def lines(self, header: str, lines: Iterable[str]) -> int:
+        """CSV or TSV lines already built (by SQLite), under their header."""
+        write = self.out.write
+        write(header + "\n")
+        count = 0
+        for line in lines:
+            write(line)
+            write("\n")
+            count += 1
+        return count
+
     def record_with_streams(self, obj: dict, streams: dict[str, Iterable[dict]]) -> None:
         """One JSON object whose last members are arrays written as they are read."""
         dumps = functools.partial(json.dumps, ensure_ascii=self.ascii)

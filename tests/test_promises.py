@@ -834,3 +834,44 @@ def test_migration_3_keeps_old_warnings_and_makes_episodes(tmp_path, monkeypatch
     with pytest.raises(sqlite3.IntegrityError), store.transaction(conn):
         conn.execute(insert, (NOW_TEXT, NOW_TEXT))  # but one open episode at a time
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                               blacklist_characters="\x00"), max_size=8),
+                min_size=1, max_size=6))
+@settings(max_examples=40, deadline=None)
+def test_exports_built_by_sqlite_equal_the_python_writers(tmp_path_factory, values):
+    """export's fast paths (SQLite builds JSON, CSV and TSV) give what output.py's writers
+    give for the same rows."""
+    import csv
+    import io
+
+    from conftest import make_team
+
+    from crmpool.exporting import export_json_texts, export_lines, export_rows
+    from crmpool.output import Output
+
+    conn = store.create_db(tmp_path_factory.mktemp("fast") / "t.db", NOW)
+    make_team(conn)
+    add_customers(conn, [{"name": f"C{i}", "region": v, "industry": v or None,
+                          "extra": json.dumps({"k": v}, ensure_ascii=False)}
+                         for i, v in enumerate(values)])
+    for fmt in ("csv", "tsv", "jsonl"):
+        slow = io.StringIO()
+        names, rows = export_rows(conn, "customers")
+        Output(fmt, out=slow).rows(rows, names)
+        fast = io.StringIO()
+        if fmt == "jsonl":
+            Output(fmt, out=fast).json_texts(export_json_texts(conn, "customers"))
+            assert [json.loads(x) for x in fast.getvalue().splitlines()] == [
+                json.loads(x) for x in slow.getvalue().splitlines()]
+        else:
+            Output(fmt, out=fast).lines(*export_lines(conn, "customers", fmt))
+            if fmt == "tsv":
+                assert fast.getvalue() == slow.getvalue()
+            else:
+                def parsed(text):
+                    return list(csv.reader(io.StringIO(text, newline="")))
+
+                assert parsed(fast.getvalue()) == parsed(slow.getvalue())
+    conn.close()

@@ -81,16 +81,22 @@ def export(
     """Everything out, in any format; `import` reads the customers back."""
     import io
 
-    from crmpool.exporting import export_rows
+    from crmpool.exporting import export_json_texts, export_lines, export_rows
 
     with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
-        columns, rows = export_rows(s.conn, kind.value)
         if encoding.value != "utf-8":
             sys.stdout.flush()
             s.out.out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding.value,
                                          newline="")
             s.out.ascii = False
-        s.out.rows(rows, columns)
+        fast = not (s.out.ascii or columns or s.out.quiet)
+        if fast and s.out.format in ("json", "jsonl"):
+            s.out.json_texts(export_json_texts(s.conn, kind.value))
+        elif fast and s.out.format in ("csv", "tsv"):
+            s.out.lines(*export_lines(s.conn, kind.value, s.out.format))
+        else:
+            names, rows = export_rows(s.conn, kind.value)
+            s.out.rows(rows, names)
         if encoding.value != "utf-8":
             s.out.out.flush()
             s.out.out.detach()  # leave sys.stdout's buffer open for the interpreter
