@@ -4,12 +4,12 @@ The domain checks values against these tuples and the CLI builds its option choi
 them, so the two cannot drift apart. Nothing to import here but strings: every start reads it.
 """
 
-OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "tsv")
+OUTPUT_FORMATS = ("table", "json", "jsonl", "csv", "tsv", "xlsx")  # xlsx: export -o FILE
 VIAS = ("call", "visit", "email", "message", "meeting", "other")  # 跟进方式
 STAGES = ("open", "won", "lost")  # deal stages
 EXPORT_KINDS = ("customers", "contacts", "deals", "events")
 IMPORT_KINDS = ("customers", "contacts", "deals")
-INPUT_FORMATS = ("csv", "tsv", "json", "jsonl")
+INPUT_FORMATS = ("csv", "tsv", "json", "jsonl", "xlsx")
 ENCODINGS = ("auto", "utf-8", "gb18030", "utf-16", "big5")  # what import reads
 EXPORT_ENCODINGS = ("utf-8", "utf-8-sig", "gb18030")  # utf-8-sig: Excel; gb18030: WPS, old Excel
 ON_DUPLICATE = ("skip", "update", "fail")

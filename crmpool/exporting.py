@@ -78,16 +78,30 @@ def _guarded(value: str) -> str:
 
 
 def _csv_cell(value: str) -> str:
+    # Whether to quote is read off the raw value (the guard adds only a leading '), so the
+    # guarded text is worked out once, in whichever branch is taken.
     g = _guarded(value)
-    return (f"CASE WHEN {value} IS NULL THEN '' WHEN instr({g}, ',') > 0 OR instr({g}, '\"')"
-            f" > 0 OR instr({g}, char(10)) > 0 OR instr({g}, char(13)) > 0"
-            f" THEN '\"' || replace({g}, '\"', '\"\"') || '\"' ELSE {g} END")
+    return (f"CASE WHEN {value} IS NULL THEN ''"
+            f" WHEN instr({value}, ',') OR instr({value}, '\"') OR instr({value}, char(10))"
+            f" OR instr({value}, char(13)) THEN '\"' || replace({g}, '\"', '\"\"') || '\"'"
+            f" ELSE {g} END")
 
 
 def _tsv_cell(value: str) -> str:
     g = _guarded(value)
     return (f"coalesce(replace(replace(replace(replace({g}, '\\', '\\\\'), char(9), '\\t'),"
             f" char(10), '\\n'), char(13), '\\r'), '')")
+
+
+# Columns whose values crmpool itself writes in a fixed form (ids, stored times, the CHECKed
+# words, amounts): nothing in them to guard, quote or escape.
+_PLAIN = {"id", "customer_id", "run_id", "status", "stage", "via", "action", "amount",
+          "at", "created_at", "assigned_at", "last_contact_at", "next_contact_at",
+          "frozen_until", "won_at", "next_at"}
+
+
+def _plain_cell(value: str) -> str:
+    return f"coalesce({value}, '')"
 
 
 def export_lines(conn: sqlite3.Connection, kind: str, fmt: str) -> tuple[str, Iterator[str]]:
@@ -100,7 +114,8 @@ def export_lines(conn: sqlite3.Connection, kind: str, fmt: str) -> tuple[str, It
         raise UsageError(f"--kind must be one of {', '.join(_SQL)}")
     cell = _csv_cell if fmt == "csv" else _tsv_cell
     separator = "','" if fmt == "csv" else "char(9)"
-    line = f" || {separator} || ".join(cell(_TEXT_VALUE.get(c, c)) for c in _COLUMNS[kind])
+    line = f" || {separator} || ".join(
+        (_plain_cell if c in _PLAIN else cell)(_TEXT_VALUE.get(c, c)) for c in _COLUMNS[kind])
     cursor = conn.cursor()
     cursor.row_factory = None
     cursor.execute(f"SELECT {line} FROM {_TABLES[kind]} ORDER BY id",

@@ -226,6 +226,41 @@ class Output:
 
         return Console(file=self.out, highlight=False, soft_wrap=False)
 
+    def _write_xlsx(self, rows, columns, title) -> int:
+        """An Excel workbook at the view's target file (`export -f xlsx -o FILE`), written a
+        row at a time (openpyxl's write-only mode: memory stays flat). Times are Excel dates
+        in local time; text gets the same formula guard as CSV, which import takes off."""
+        from crmpool.errors import UsageError
+
+        target = self.view.target
+        if target is None:
+            raise UsageError("-f xlsx writes a file: give -o FILE (crmpool export -f xlsx -o"
+                             " team.xlsx)")
+        from openpyxl import Workbook
+
+        from crmpool.tables import is_time_column
+        from crmpool.when import from_stored
+
+        first, columns = self._first(rows, columns)
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet(title or "crmpool")
+        sheet.append(columns)
+        times = [is_time_column(c) for c in columns]
+        count = 0
+        for row in _chain(first, rows):
+            cells = []
+            for column, is_time in zip(columns, times, strict=True):
+                value = _cell(row.get(column))
+                if is_time and isinstance(value, str) and value.endswith("Z"):
+                    value = from_stored(value).astimezone().replace(tzinfo=None)
+                elif isinstance(value, str):
+                    value = guard_formula(value)
+                cells.append(value)
+            sheet.append(cells)
+            count += 1
+        book.save(target)
+        return count
+
     def _width(self) -> int | None:
         """The terminal's width for a table (None with --wide: every column whole)."""
         if self.view.wide:
@@ -333,10 +368,11 @@ class View:
 
     def __init__(self, columns: list[str] | None = None, wide: bool = False,
                  all_rows: bool = False, now: Any = None, width: int | None = None,
-                 table_limit: int = 100) -> None:
+                 table_limit: int = 100, target: Any = None) -> None:
         self.columns = columns
         self.wide = wide
         self.all = all_rows
         self.now = now
         self.width = width
         self.table_limit = table_limit
+        self.target = target  # the file a workbook is written to

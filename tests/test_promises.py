@@ -863,8 +863,9 @@ def test_exports_built_by_sqlite_equal_the_python_writers(tmp_path_factory, valu
         fast = io.StringIO()
         if fmt == "jsonl":
             Output(fmt, out=fast).json_texts(export_json_texts(conn, "customers"))
-            assert [json.loads(x) for x in fast.getvalue().splitlines()] == [
-                json.loads(x) for x in slow.getvalue().splitlines()]
+            # JSON lines end at \n only (\x85 and U+2028 may stand inside a string).
+            assert [json.loads(x) for x in fast.getvalue().split("\n") if x] == [
+                json.loads(x) for x in slow.getvalue().split("\n") if x]
         else:
             Output(fmt, out=fast).lines(*export_lines(conn, "customers", fmt))
             if fmt == "tsv":

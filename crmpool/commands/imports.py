@@ -55,6 +55,8 @@ def import_(
     skip_bad: Annotated[str | None, typer.Option(
         help="Import the good rows; write the bad ones, with the reason, to this file.",
         metavar="FILE")] = None,
+    sheet: Annotated[str | None, typer.Option(
+        help="An Excel workbook's sheet (default: the first).", show_default=False)] = None,
     date_order: Annotated[DateOrder | None, typer.Option(
         help="How to read 3/4/2018: dmy (4 March) or mdy (March 4); ymd is always read.",
         show_default=False)] = None,
@@ -77,7 +79,7 @@ def import_(
     # The summary is a report for people unless a machine format is asked for by name.
     with session(ctx, fmt or Format.table, quiet) as s:
         source = open_source(file, input_format.value if input_format else None,
-                             encoding.value)
+                             encoding.value, sheet)
         with progress_bar(s.out, source.size) as advance:
             summary = import_file(s.conn, s.actor, source, opts, s.now, advance)
     render_import(s.out, summary)

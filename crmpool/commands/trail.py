@@ -75,6 +75,9 @@ def export(
     encoding: Annotated[ExportEncoding, typer.Option(
         help="utf-8 (default); utf-8-sig for Excel, which needs the BOM to see UTF-8;"
         " gb18030 for WPS and older Excel in China.")] = ExportEncoding.utf_8,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this new file (needed for -f xlsx).",
+        show_default=False)] = None,
     columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False, fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -83,8 +86,16 @@ def export(
 
     from crmpool.exporting import export_json_texts, export_lines, export_rows
 
-    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
-        if encoding.value != "utf-8":
+    if output is not None and output.exists():
+        from crmpool.errors import Refused
+
+        raise Refused(f"{output} exists; choose a new file name")
+    shown = view(columns, wide, all_)
+    shown.target = output
+    with session(ctx, fmt, quiet, shown) as s:
+        if output is not None and s.out.format != "xlsx":
+            s.out.out = open(output, "w", encoding=encoding.value, newline="")  # noqa: SIM115
+        elif encoding.value != "utf-8":
             sys.stdout.flush()
             s.out.out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding.value,
                                          newline="")
@@ -97,7 +108,9 @@ def export(
         else:
             names, rows = export_rows(s.conn, kind.value)
             s.out.rows(rows, names)
-        if encoding.value != "utf-8":
+        if output is not None and s.out.format != "xlsx":
+            s.out.out.close()
+        elif encoding.value != "utf-8":
             s.out.out.flush()
             s.out.out.detach()  # leave sys.stdout's buffer open for the interpreter
 

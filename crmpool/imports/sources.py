@@ -23,7 +23,7 @@ from crmpool.choices import INPUT_FORMATS as FORMATS
 from crmpool.errors import InputError, UsageError
 
 _BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv", ".json": "json",
-              ".jsonl": "jsonl", ".ndjson": "jsonl"}
+              ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx", ".xlsm": "xlsx"}
 SAMPLE_BYTES = 1 << 16
 # Size limits, so that no file can exhaust memory (README, "Limits"): one line or record,
 # one field, the number of columns.
@@ -42,6 +42,7 @@ class Source:
     stream: IO[bytes]
     size: int | None  # bytes, when known, for progress
     path: Path | None = None  # None for stdin
+    sheet: str | None = None  # a workbook's sheet (the first when None)
 
     def bytes_read(self) -> int:
         try:
@@ -167,7 +168,8 @@ def _auto_codec(name: str) -> codecs.CodecInfo | None:
 codecs.register(_auto_codec)
 
 
-def open_source(path: str, input_format: str | None = None, encoding: str = "auto") -> Source:
+def open_source(path: str, input_format: str | None = None, encoding: str = "auto",
+                sheet: str | None = None) -> Source:
     """Open FILE or `-` for reading, deciding its format and encoding."""
     if encoding not in ENCODINGS:
         raise UsageError(f"--encoding must be one of {', '.join(ENCODINGS)}")
@@ -191,6 +193,12 @@ def open_source(path: str, input_format: str | None = None, encoding: str = "aut
                              f" --input-format ({', '.join(FORMATS)})")
     if fmt not in FORMATS:
         raise UsageError(f"--input-format must be one of {', '.join(FORMATS)}")
+    if sheet is not None and fmt != "xlsx":
+        raise UsageError("--sheet goes with an Excel workbook (.xlsx)")
+    if fmt == "xlsx":
+        if path == "-":
+            raise UsageError("an Excel workbook is read from a file, not stdin")
+        return Source(name, fmt, "xlsx", raw, size, Path(path), sheet)
     sample = raw.read(SAMPLE_BYTES)
     chosen = detect_encoding(sample, name) if encoding == "auto" else encoding
     if chosen == "utf-8" and sample.startswith(codecs.BOM_UTF8):
@@ -275,6 +283,10 @@ def read_records(source: Source) -> tuple[list[str], Iterator[tuple[int, dict]]]
 def read_rows(source: Source) -> tuple[list[str], Iterator[tuple[int, list | dict]]]:
     """Like read_records, but CSV and TSV rows stay lists in header order (no dict per row);
     JSON has no header (each object names its own keys) and yields its objects."""
+    if source.format == "xlsx":
+        from crmpool.imports.excel import read_sheet
+
+        return read_sheet(str(source.path), source.name, source.sheet, MAX_COLUMNS)
     if source.format in ("csv", "csv;") or (source.format == "tsv"
                                              and source.encoding == "utf-16"):
         return _delimited(source)
