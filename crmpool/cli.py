@@ -161,7 +161,7 @@ def when(value: str | None, now: datetime, option: str) -> datetime | None:
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    from crmpool.output import printable
+    from crmpool.screen import printable
 
     print(f"crmpool: {printable(message)}", file=sys.stderr)
     return typer.Exit(code)
@@ -266,7 +266,7 @@ def report(out: Any, outcomes: list) -> None:
     failed = [o for o in outcomes if not o.ok]
     if out.for_people:
         if not out.quiet:
-            from crmpool.output import printable
+            from crmpool.screen import printable
 
             for outcome in outcomes:
                 if outcome.ok:

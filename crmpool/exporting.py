@@ -54,9 +54,14 @@ def export_json_texts(conn: sqlite3.Connection, kind: str) -> Iterator[str]:
     if kind not in _SQL:
         raise UsageError(f"--kind must be one of {', '.join(_SQL)}")
     pairs = ", ".join(f"'{c}', {_JSON_VALUE.get(c, c)}" for c in _COLUMNS[kind])
+    yield from _texts(conn, f"SELECT json_object({pairs}) FROM {_TABLES[kind]} ORDER BY id")
+
+
+def _texts(conn: sqlite3.Connection, sql: str, params: dict | None = None) -> Iterator[str]:
+    """The one text column of a query, streamed in batches, without a Row per row."""
     cursor = conn.cursor()
     cursor.row_factory = None
-    cursor.execute(f"SELECT json_object({pairs}) FROM {_TABLES[kind]} ORDER BY id")
+    cursor.execute(sql, params or {})
     while batch := cursor.fetchmany(5000):
         for (text,) in batch:
             yield text
@@ -116,14 +121,6 @@ def export_lines(conn: sqlite3.Connection, kind: str, fmt: str) -> tuple[str, It
     separator = "','" if fmt == "csv" else "char(9)"
     line = f" || {separator} || ".join(
         (_plain_cell if c in _PLAIN else cell)(_TEXT_VALUE.get(c, c)) for c in _COLUMNS[kind])
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    cursor.execute(f"SELECT {line} FROM {_TABLES[kind]} ORDER BY id",
+    lines = _texts(conn, f"SELECT {line} FROM {_TABLES[kind]} ORDER BY id",
                    {"leaders": _LEADERS, "spaces": _SPACES})
-
-    def lines() -> Iterator[str]:
-        while batch := cursor.fetchmany(5000):
-            for (text,) in batch:
-                yield text
-
-    return ("," if fmt == "csv" else "\t").join(_COLUMNS[kind]), lines()
+    return ("," if fmt == "csv" else "\t").join(_COLUMNS[kind]), lines

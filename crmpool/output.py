@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from crmpool.choices import OUTPUT_FORMATS as FORMATS  # noqa: F401
 from crmpool.choices import needs_guard
+from crmpool.screen import printable
 
 
 def guard_formula(value: Any) -> Any:
@@ -22,18 +23,6 @@ def guard_formula(value: Any) -> Any:
     if isinstance(value, str) and needs_guard(value):
         return "'" + value
     return value
-
-
-# Control characters (C0, DEL, C1) would move the cursor or recolour the terminal when a
-# name from an imported file is printed; people see them as \x1b-style escapes instead.
-_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
-_CONTROLS_IN_MESSAGES = {k: v for k, v in _CONTROLS.items() if k not in (0x09, 0x0A)}
-
-
-def printable(text: str, *, newlines: bool = True) -> str:
-    """Text safe for a terminal: control characters shown as escapes (line breaks kept in
-    messages, escaped in table cells)."""
-    return text.translate(_CONTROLS_IN_MESSAGES if newlines else _CONTROLS)
 
 
 def tsv_escape(text: str) -> str:

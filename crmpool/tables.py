@@ -61,7 +61,7 @@ def cell_text(column: str, value: Any, now: datetime | None) -> str:
     """One value as a table shows it (control characters escaped, times compact)."""
     import json
 
-    from crmpool.output import printable
+    from crmpool.screen import printable
 
     if value is None:
         return ""
