@@ -241,4 +241,12 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
     ]),
     # A user's e-mail, for `user import` now and notifications later.
     ("user e-mail", ["ALTER TABLE users ADD COLUMN email TEXT"]),
+    # A row deleted from customers (an import's duplicate) is checked against every table
+    # that references it, and SQLite checks a reference only through a whole (not partial)
+    # index: without these, each delete read all of warnings and all of customers (an import
+    # of 30,000 rows with 1,500 duplicates took 6 s instead of 0.3).
+    ("indexes for references", [
+        "CREATE INDEX warnings_customer ON warnings (customer_id)",
+        "CREATE INDEX customers_merged_into ON customers (merged_into)",
+    ]),
 ]
