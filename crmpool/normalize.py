@@ -86,9 +86,10 @@ def name_key(raw: str | None) -> str | None:
 
 def folded_name_key(text: str) -> str | None:
     """name_key's general road, from NFKC-normalised, case-folded, trimmed text."""
-    unqualified = _QUALIFIER.sub("", text).strip()
-    if unqualified:
-        text = unqualified
+    if "(" in text:  # NFKC made （） ASCII; most names have none, and skip the regex
+        unqualified = _QUALIFIER.sub("", text).strip()
+        if unqualified:
+            text = unqualified
     while True:
         shorter = _SUFFIX.sub("", text).rstrip()
         if shorter == text or not shorter:
