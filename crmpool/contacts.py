@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from crmpool.choices import VIAS  # noqa: F401 - re-exported for callers
-from crmpool.errors import InputError, Refused
+from crmpool.errors import InputError
 from crmpool.outcomes import Outcome, for_each_id
-from crmpool.policy import load_customer, require_access
+from crmpool.policy import load_customer, require_access, require_live
 from crmpool.users import User
 from crmpool.when import local_display, stored
 
@@ -28,8 +28,7 @@ def log_contact(conn: sqlite3.Connection, actor: User, ids: Iterable[int], now: 
     def one(customer_id: int) -> str:
         customer = load_customer(conn, customer_id)
         require_access(conn, actor, customer, "log contacts on it")
-        if customer["status"] == "invalid":
-            raise Refused(f"customer {customer_id} is marked invalid")
+        require_live(customer)
         conn.execute(
             "INSERT INTO contacts (customer_id, at, via, note, user, next_at, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",

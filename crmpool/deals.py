@@ -7,7 +7,7 @@ from datetime import datetime
 
 from crmpool import audit
 from crmpool.errors import InputError, NotFound, Refused, UsageError
-from crmpool.policy import load_customer, require_access
+from crmpool.policy import load_customer, require_access, require_live
 from crmpool.store import transaction
 from crmpool.users import User
 from crmpool.values import parse_amount, parse_stage
@@ -22,26 +22,27 @@ def from_cents(cents: int | None) -> str | None:
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
+def _option(option: str, parse, text: str):
+    """An option's value through its parser; a bad one is a usage error naming the option."""
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
 def record_deal(conn: sqlite3.Connection, actor: User, customer_id: int, amount: str,
                 now: datetime, *, stage: str = "open", at: datetime | None = None,
                 note: str | None = None) -> dict:
     """Record a deal for a customer its owner, their manager or an admin may act on."""
-    try:
-        cents = parse_amount(amount)
-    except ValueError as exc:
-        raise UsageError(f"--amount: {exc}") from None
-    try:
-        stage = parse_stage(stage)
-    except ValueError as exc:
-        raise UsageError(f"--stage: {exc}") from None
+    cents = _option("--amount", parse_amount, amount)
+    stage = _option("--stage", parse_stage, stage)
     at = at or now
     if at > now and stage != "open":
         raise InputError("--at is in the future: a deal is won or lost once it has happened")
     with transaction(conn):
         customer = load_customer(conn, customer_id)
         require_access(conn, actor, customer, "record deals on it")
-        if customer["status"] == "invalid":
-            raise Refused(f"customer {customer_id} is marked invalid")
+        require_live(customer)
         cursor = conn.execute(
             "INSERT INTO deals (customer_id, amount_cents, stage, at, user, note, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -67,16 +68,10 @@ def close_deal(conn: sqlite3.Connection, actor: User, deal_id: int, stage: str, 
                *, amount: str | None = None, at: datetime | None = None) -> dict:
     """Close an open deal as won or lost (its amount may be settled now); a won one marks
     its customer won. Closing, not a second deal, so the money is counted once."""
-    try:
-        stage = parse_stage(stage, default=None)
-    except ValueError as exc:
-        raise UsageError(f"--stage: {exc}") from None
+    stage = _option("--stage", lambda text: parse_stage(text, default=None), stage)
     if stage == "open":
         raise UsageError("--stage: a deal is closed as won or lost")
-    try:
-        cents = None if amount is None else parse_amount(amount)
-    except ValueError as exc:
-        raise UsageError(f"--amount: {exc}") from None
+    cents = None if amount is None else _option("--amount", parse_amount, amount)
     at = at or now
     if at > now:
         raise InputError("--at is in the future: a deal is won or lost once it has happened")
@@ -88,8 +83,7 @@ def close_deal(conn: sqlite3.Connection, actor: User, deal_id: int, stage: str, 
         require_access(conn, actor, customer, "close its deals")
         if deal["stage"] != "open":
             raise Refused(f"deal {deal_id} is already {deal['stage']}")
-        if customer["status"] == "invalid":
-            raise Refused(f"customer {customer['id']} is marked invalid")
+        require_live(customer)
         cents = deal["amount_cents"] if cents is None else cents
         conn.execute("UPDATE deals SET stage = ?, amount_cents = ?, at = ? WHERE id = ?",
                      (stage, cents, stored(at), deal_id))
@@ -116,10 +110,7 @@ def list_deals(conn: sqlite3.Connection, *, owner: str | None = None,
         clauses.append("c.owner = ?")
         params.append(owner)
     if stage:
-        try:
-            params.append(parse_stage(stage, default=None))
-        except ValueError as exc:
-            raise UsageError(f"--stage: {exc}") from None
+        params.append(_option("--stage", lambda text: parse_stage(text, default=None), stage))
         clauses.append("d.stage = ?")
     sql = ("SELECT d.id, d.customer_id, c.name AS customer, d.amount_cents, d.stage, d.at,"
            " d.user, d.note FROM deals d JOIN customers c ON c.id = d.customer_id"

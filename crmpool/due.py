@@ -10,13 +10,10 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 
-from crmpool.errors import NotFound
-from crmpool.users import get_user
+from crmpool.users import get_user, require_team
 from crmpool.when import start_of_local_day, stored
 
 DUE_COLUMNS = ("when", "what", "id", "name", "owner", "detail")
-# Overdue first, then today's and the coming days' in time order.
-_RANK = {"overdue": 0, "follow-up": 1, "reclaim": 2, "freeze ends": 3}
 
 
 def due(conn: sqlite3.Connection, now: datetime, *, owner: str | None = None,
@@ -27,8 +24,7 @@ def due(conn: sqlite3.Connection, now: datetime, *, owner: str | None = None,
         get_user(conn, owner)
         scope, params = "c.owner = ?", [owner]
     elif team:
-        if not conn.execute("SELECT 1 FROM users WHERE team = ?", (team,)).fetchone():
-            raise NotFound(f"no team named {team!r}")
+        require_team(conn, team)
         scope, params = "c.owner IN (SELECT name FROM users WHERE team = ?)", [team]
     else:
         scope, params = "c.owner IS NOT NULL", []
@@ -56,6 +52,6 @@ def due(conn: sqlite3.Connection, now: datetime, *, owner: str | None = None,
          WHERE {live} AND c.frozen_until > ? AND c.frozen_until < ?"""
     rows = conn.execute(sql, (now_text, *params, until, *params, *params, now_text, until))
     found = [dict(r) for r in rows]
-    found.sort(key=lambda r: (_RANK[r["what"]] if r["what"] == "overdue" else 1,
-                              r["when"], r["id"]))
+    # Overdue first, then today's and the coming days' in time order.
+    found.sort(key=lambda r: (r["what"] != "overdue", r["when"], r["id"]))
     return found

@@ -15,7 +15,7 @@ from datetime import datetime
 from crmpool import audit
 from crmpool.errors import Refused, UsageError
 from crmpool.outcomes import Outcome, for_each_id
-from crmpool.policy import load_customer, require_access
+from crmpool.policy import load_customer, require_access, require_live
 from crmpool.store import transaction
 from crmpool.users import User, require_role
 
@@ -35,9 +35,10 @@ def edit_customer(conn: sqlite3.Connection, actor: User, customer_id: int, now: 
     """Change fields (None or "" clears one; a name cannot be cleared) and extra keys."""
     from crmpool.customers import customer_row, describe_duplicate, find_duplicates, keys_of
 
+    unknown = [f for f in fields if f not in EDITABLE]
+    if unknown:
+        raise UsageError(f"{unknown[0]!r} is not a field edit changes")
     for field, value in [*fields.items(), *extra.items()]:
-        if field not in EDITABLE and field not in extra:
-            raise UsageError(f"{field!r} is not a field edit changes")
         if value is not None and (len(value) > MAX_TEXT or "\0" in value):
             raise UsageError(f"--{field.replace('_', '-')}: at most {MAX_TEXT:,} characters,"
                              " no NUL")
@@ -48,8 +49,7 @@ def edit_customer(conn: sqlite3.Connection, actor: User, customer_id: int, now: 
     with transaction(conn):
         customer = load_customer(conn, customer_id)
         require_access(conn, actor, customer, "edit it")
-        if customer["status"] == "invalid":
-            raise Refused(f"customer {customer_id} is marked invalid; restore it first")
+        require_live(customer)
         new = {f: (v.strip() if f == "name" else v) or None for f, v in fields.items()}
         changes = {f: (customer[f], v) for f, v in new.items() if customer[f] != v}
         stored_extra = json.loads(customer["extra"]) if customer["extra"] else {}

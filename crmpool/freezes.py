@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from crmpool import audit
 from crmpool.errors import Refused, UsageError
 from crmpool.outcomes import Outcome, for_each_id
-from crmpool.policy import is_frozen, load_customer, require_access
+from crmpool.policy import is_frozen, load_customer, require_access, require_live
 from crmpool.ruleset import active_limits
 from crmpool.users import User, require_role
 from crmpool.values import plural
@@ -35,8 +35,7 @@ def freeze(conn: sqlite3.Connection, actor: User, ids: Iterable[int], until: dat
             raise Refused(f"customer {customer_id} is in the pool; only owned customers are"
                           " frozen")
         require_access(conn, actor, customer, "freeze it")
-        if customer["status"] == "invalid":
-            raise Refused(f"customer {customer_id} is marked invalid")
+        require_live(customer)
         frozen = conn.execute(
             "SELECT count(*) FROM customers WHERE owner = ? AND frozen_until > ? AND id <> ?",
             (customer["owner"], stored(now), customer_id),

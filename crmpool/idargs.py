@@ -71,3 +71,18 @@ def parse_ids(args: Sequence[str], stdin: IO[str] | None = None) -> list[int]:
             except ValueError as exc:
                 raise UsageError(f"{exc}, or - to read IDs from stdin") from None
     return ids
+
+
+def parse_clusters(stdin: IO[str] | None = None) -> list[list[int]]:
+    """Clusters of IDs from stdin, one a line (a JSON object with `ids`, as `dupes` writes,
+    or any line parse_ids reads); each needs two IDs or more."""
+    clusters = []
+    for number, line in _lines(stdin or sys.stdin):
+        found = _from_line(line, number)
+        if not found:
+            continue
+        if len(found) < 2:
+            raise InputError(f"stdin line {number}: a cluster needs two or more ids, got"
+                             f" {found}")
+        clusters.append(found)
+    return clusters

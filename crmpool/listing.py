@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from crmpool.errors import UsageError
 from crmpool.normalize import company_id_key, name_key, phone_key
 from crmpool.pools import require_pool
-from crmpool.users import get_user
+from crmpool.users import get_user, require_team
 from crmpool.when import start_of_local_day, stored
 
 # What `list` prints in machine formats, in order; JSON keys are these column names.
@@ -107,10 +107,7 @@ def list_customers(conn: sqlite3.Connection, where: CustomerFilter, now: datetim
         clauses.append("c.owner = ?")
         params.append(where.owner)
     if where.team:
-        if not conn.execute("SELECT 1 FROM users WHERE team = ?", (where.team,)).fetchone():
-            from crmpool.errors import NotFound
-
-            raise NotFound(f"no team named {where.team!r} (user list shows the teams)")
+        require_team(conn, where.team)
         clauses.append("c.owner IN (SELECT name FROM users WHERE team = ?)")
         params.append(where.team)
     if where.in_pool:

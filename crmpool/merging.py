@@ -15,7 +15,7 @@ from datetime import datetime
 
 from crmpool import audit
 from crmpool.errors import Refused, UsageError
-from crmpool.policy import load_customer, manages
+from crmpool.policy import load_customer, manages, require_live
 from crmpool.store import transaction
 from crmpool.users import User, require_role
 from crmpool.when import stored
@@ -24,8 +24,7 @@ FILLED = ("phone", "email", "company_id", "level", "region", "industry", "next_c
 
 
 def _check(conn: sqlite3.Connection, actor: User, customer: sqlite3.Row) -> None:
-    if customer["status"] == "invalid":
-        raise Refused(f"customer {customer['id']} is marked invalid")
+    require_live(customer)
     if customer["owner"] is not None and not manages(conn, actor, customer["owner"]):
         raise Refused(f"customer {customer['id']} belongs to {customer['owner']}, who is not in"
                       " your team")

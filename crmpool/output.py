@@ -210,11 +210,6 @@ class Output:
             count += 1
         return count
 
-    def _console(self):
-        from rich.console import Console
-
-        return Console(file=self.out, highlight=False, soft_wrap=False)
-
     def _write_xlsx(self, rows, columns, title) -> int:
         """An Excel workbook at the view's target file (`export -f xlsx -o FILE`), written a
         row at a time (openpyxl's write-only mode: memory stays flat). Times are Excel dates
@@ -312,11 +307,11 @@ class Output:
         Console(file=self.out, highlight=False, width=self._width() or 200).print(
             text, style="dim", markup=False)
 
-    def _console(self, width: int | None = None):
+    def _console(self, width: int):
+        """A console exactly as wide as the fitted table, so Rich never re-flows it."""
         from rich.console import Console
 
-        return Console(file=self.out, highlight=False, soft_wrap=False,
-                       width=max(width or 0, 20) if width else (self._width() or 200))
+        return Console(file=self.out, highlight=False, soft_wrap=False, width=max(width, 20))
 
     def _write_record_table(self, obj: dict, title: str | None) -> None:
         from crmpool.tables import cell_text

@@ -46,12 +46,17 @@ def require_access(conn: sqlite3.Connection, actor: User, customer: sqlite3.Row,
                   f" an admin can {to}")
 
 
+def require_live(customer: sqlite3.Row) -> None:
+    """Refuse a customer marked invalid (无效): out of every action until restored."""
+    if customer["status"] == "invalid":
+        reason = f" ({customer['invalid_reason']})" if customer["invalid_reason"] else ""
+        raise Refused(f"customer {customer['id']} is marked invalid{reason}")
+
+
 def require_usable(customer: sqlite3.Row, now: datetime) -> None:
     """Refuse invalid customers and those frozen past `now`."""
     cid = customer["id"]
-    if customer["status"] == "invalid":
-        reason = f" ({customer['invalid_reason']})" if customer["invalid_reason"] else ""
-        raise Refused(f"customer {cid} is marked invalid{reason}")
+    require_live(customer)
     if is_frozen(customer, now):
         raise Refused(
             f"customer {cid} is frozen until {local_display(customer['frozen_until'])}"

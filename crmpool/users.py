@@ -38,6 +38,13 @@ def get_user(conn: sqlite3.Connection, name: str) -> User:
     return User.from_row(row)
 
 
+def require_team(conn: sqlite3.Connection, team: str) -> str:
+    """`team` if some user is in it, else NotFound (a mistyped team is a refusal)."""
+    if not conn.execute("SELECT 1 FROM users WHERE team = ?", (team,)).fetchone():
+        raise NotFound(f"no team named {team!r} (crmpool user list shows the teams)")
+    return team
+
+
 def resolve_actor(conn: sqlite3.Connection, name: str) -> User:
     """The acting user, refused when unknown or inactive."""
     try:

@@ -110,25 +110,11 @@ def merge(
     quiet: QuietOpt = False,
 ) -> None:
     """Fold duplicates into one record (合并), keeping their contacts, deals and history."""
-    import io
-    import sys
-
-    from crmpool.idargs import parse_ids
+    from crmpool.idargs import parse_clusters, parse_ids
     from crmpool.merging import merge as merge_customers
 
     if ids == ["-"]:
-        import json
-
-        clusters = []
-        for number, line in enumerate(sys.stdin, start=1):
-            if line.strip():
-                found = parse_ids(["-"], stdin=io.StringIO(line))
-                if len(found) < 2:
-                    from crmpool.errors import InputError
-
-                    raise InputError(f"stdin line {number}: a cluster needs two or more ids,"
-                                     f" got {json.dumps(found)}")
-                clusters.append(found)
+        clusters = parse_clusters()
     else:
         found = parse_ids(ids)
         if len(found) < 2:
