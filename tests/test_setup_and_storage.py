@@ -75,8 +75,8 @@ def test_migrations_catch_up_an_old_database(db_path, conn):
     conn.execute("DELETE FROM migrations")
     conn.execute("DROP TRIGGER events_no_update")
     conn.execute("DROP TRIGGER events_no_delete")
-    for table in ("warnings", "events", "runs", "rules", "deals", "contacts", "customers",
-                  "pools", "users"):
+    for table in ("customer_search_terms", "customer_search", "search_deferred", "warnings",
+                  "events", "runs", "rules", "deals", "contacts", "customers", "pools", "users"):
         conn.execute(f"DROP TABLE {table}")
     conn.close()
     reopened = store.open_db(db_path)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from crmpool import search_index
 from crmpool.choices import ON_DUPLICATE
 from crmpool.dupes import KEY_COLUMNS, find_new_duplicates
 from crmpool.errors import InputError, UsageError
@@ -256,26 +257,28 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
         extra_sql = f"?{width}"
     sql = customer_rows.insert_sql(feed.layout, width, extra_sql, opts.owner is not None)
     feed.settings = customer_rows.settings(ctx)
-    with indexes_rebuilt(conn, "customers") if bulk else nullcontext() as dropped:
-        _insert_each(conn, sql, feed, ctx, rejects)
-        lines = feed.lines
-        # Row ids run on from base without gaps (SQLite gives max(id) + 1): id - base indexes
-        # `lines`. Checked, because every message about a duplicate relies on it.
-        count, last = conn.execute("SELECT count(*), max(id) FROM customers WHERE id >= ?",
-                                   (base,)).fetchone()
-        if count != len(lines) or (count and last != base + count - 1):
-            raise RuntimeError(f"import: {count} rows stored for {len(lines)} read")
-        if not count:
-            return
-        # Duplicates are found through the key indexes; the others are built after the
-        # duplicates are gone, so deleting them costs those indexes nothing.
-        if dropped:
-            # merged_into too: every deleted duplicate is checked against it (a reference),
-            # and without its index each check reads the whole table.
-            dropped.build(within={*KEY_COLUMNS, "merged_into"})
-        _settle_duplicates(conn, actor, source, opts, summary, base, lines, team, now)
-    _send_over_cap_to_pool(conn, rules.limits, summary, base)
-    _settle_freezes(conn, actor, source, rules.limits, ctx.now, base)
+    # The search index takes the new customers in one statement at the end (search_index).
+    with search_index.deferred(conn, base):
+        with indexes_rebuilt(conn, "customers") if bulk else nullcontext() as dropped:
+            _insert_each(conn, sql, feed, ctx, rejects)
+            lines = feed.lines
+            # Row ids run on from base without gaps (SQLite gives max(id) + 1): id - base
+            # indexes `lines`. Checked, because every message about a duplicate relies on it.
+            count, last = conn.execute("SELECT count(*), max(id) FROM customers WHERE id >= ?",
+                                       (base,)).fetchone()
+            if count != len(lines) or (count and last != base + count - 1):
+                raise RuntimeError(f"import: {count} rows stored for {len(lines)} read")
+            if not count:
+                return
+            # Duplicates are found through the key indexes; the others are built after the
+            # duplicates are gone, so deleting them costs those indexes nothing.
+            if dropped:
+                # merged_into too: every deleted duplicate is checked against it (a reference),
+                # and without its index each check reads the whole table.
+                dropped.build(within={*KEY_COLUMNS, "merged_into"})
+            _settle_duplicates(conn, actor, source, opts, summary, base, lines, team, now)
+        _send_over_cap_to_pool(conn, rules.limits, summary, base)
+        _settle_freezes(conn, actor, source, rules.limits, ctx.now, base)
     conn.execute(
         "INSERT INTO events (customer_id, at, action, actor, to_owner, to_pool, reason)"
         " SELECT id, ?, 'import', ?, owner, pool, ? FROM customers WHERE id >= ?",
