@@ -40,6 +40,23 @@ def query_events(conn: sqlite3.Connection, *, since: datetime | None = None,
                  action: str | None = None, user: str | None = None,
                  limit: int | None = None) -> Iterator[dict]:
     """Events, oldest first; `user` matches the actor or either owner."""
+    where, params = _events_where(conn, since, action, user)
+    tail = " LIMIT ?" if limit else ""
+    if limit:
+        params.append(limit)
+    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events {where} ORDER BY at, id{tail}"
+    for row in conn.execute(sql, params):
+        yield dict(row)
+
+
+def count_events(conn: sqlite3.Connection, *, since: datetime | None = None,
+                 action: str | None = None, user: str | None = None) -> int:
+    where, params = _events_where(conn, since, action, user)
+    return conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()[0]
+
+
+def _events_where(conn: sqlite3.Connection, since: datetime | None, action: str | None,
+                  user: str | None) -> tuple[str, list[object]]:
     clauses, params = [], []
     if since is not None:
         clauses.append("at >= ?")
@@ -57,10 +74,4 @@ def query_events(conn: sqlite3.Connection, *, since: datetime | None = None,
             get_user(conn, user)  # an unknown name is a refusal, not an empty answer
         clauses.append("(actor = ? OR from_owner = ? OR to_owner = ?)")
         params.extend([user, user, user])
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    tail = " LIMIT ?" if limit else ""
-    if limit:
-        params.append(limit)
-    sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events {where} ORDER BY at, id{tail}"
-    for row in conn.execute(sql, params):
-        yield dict(row)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime
 
 from crmpool import audit
@@ -100,8 +101,26 @@ DEAL_COLUMNS = ("id", "customer_id", "customer", "amount", "stage", "at", "user"
 
 
 def list_deals(conn: sqlite3.Connection, *, owner: str | None = None,
-               stage: str | None = None, limit: int | None = None) -> list[dict]:
+               stage: str | None = None, limit: int | None = None) -> Iterator[dict]:
     """Deals, newest first, of one owner's customers or all; of one stage or all."""
+    where, params = _deals_where(conn, owner, stage)
+    sql = ("SELECT d.id, d.customer_id, c.name AS customer, d.amount_cents, d.stage, d.at,"
+           f" d.user, d.note {where} ORDER BY d.at DESC, d.id DESC")
+    if limit:
+        sql += " LIMIT ?"
+        params.append(limit)
+    for r in conn.execute(sql, params):
+        yield dict(r) | {"amount": from_cents(r["amount_cents"])}
+
+
+def count_deals(conn: sqlite3.Connection, *, owner: str | None = None,
+                stage: str | None = None) -> int:
+    where, params = _deals_where(conn, owner, stage)
+    return conn.execute(f"SELECT count(*) {where}", params).fetchone()[0]
+
+
+def _deals_where(conn: sqlite3.Connection, owner: str | None, stage: str | None
+                 ) -> tuple[str, list[object]]:
     clauses, params = ["1"], []
     if owner:
         from crmpool.users import get_user
@@ -112,11 +131,5 @@ def list_deals(conn: sqlite3.Connection, *, owner: str | None = None,
     if stage:
         params.append(_option("--stage", lambda text: parse_stage(text, default=None), stage))
         clauses.append("d.stage = ?")
-    sql = ("SELECT d.id, d.customer_id, c.name AS customer, d.amount_cents, d.stage, d.at,"
-           " d.user, d.note FROM deals d JOIN customers c ON c.id = d.customer_id"
-           f" WHERE {' AND '.join(clauses)} ORDER BY d.at DESC, d.id DESC")
-    if limit:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return [dict(r) | {"amount": from_cents(r["amount_cents"])}
-            for r in conn.execute(sql, params)]
+    return (f"FROM deals d JOIN customers c ON c.id = d.customer_id"
+            f" WHERE {' AND '.join(clauses)}", params)

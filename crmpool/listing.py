@@ -61,6 +61,28 @@ class CustomerFilter:
 def list_customers(conn: sqlite3.Connection, where: CustomerFilter, now: datetime
                    ) -> Iterator[dict]:
     """Customers matching the filter; invalid ones only when asked for by status."""
+    clauses, params, ranked = _query(conn, where, now)
+    remaining = where.limit
+    for arm in ranked:
+        for row in _select(conn, arm, clauses, params, where, remaining, now):
+            yield row
+            if remaining is not None:
+                remaining -= 1
+        if remaining == 0:
+            return
+
+
+def count_customers(conn: sqlite3.Connection, where: CustomerFilter, now: datetime) -> int:
+    """How many customers match the filter (the limit aside): a table's "… N more"."""
+    clauses, params, ranked = _query(conn, where, now)
+    return sum(conn.execute(
+        f"SELECT count(*) FROM {arm.source} WHERE {' AND '.join([*clauses, *arm.clauses])}",
+        [*params, *arm.params]).fetchone()[0] for arm in ranked)
+
+
+def _query(conn: sqlite3.Connection, where: CustomerFilter, now: datetime
+           ) -> tuple[list[str], list[object], list[search.Arm]]:
+    """The filter's conditions on `c`, and the ranked queries to run them in."""
     clauses: list[str] = []
     params: list[object] = []
     if where.owner:
@@ -105,14 +127,7 @@ def list_customers(conn: sqlite3.Connection, where: CustomerFilter, now: datetim
         ranked = search.arms(conn, where.search)
     else:
         ranked = [search.Arm("customers c", [], [], "c.id")]
-    remaining = where.limit
-    for arm in ranked:
-        for row in _select(conn, arm, clauses, params, where, remaining, now):
-            yield row
-            if remaining is not None:
-                remaining -= 1
-        if remaining == 0:
-            return
+    return clauses, params, ranked
 
 
 def _select(conn: sqlite3.Connection, arm: search.Arm, clauses: list[str],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 from crmpool.choices import OUTPUT_FORMATS as FORMATS  # noqa: F401
@@ -68,6 +68,15 @@ class Output:
     def for_people(self) -> bool:
         return self.format == "table"
 
+    def fetch_limit(self, asked: int | None) -> int | None:
+        """How many rows a command should fetch: what --limit asked; for a table without
+        --all, one more than it shows (whether more exist is all it needs to know; `rows`'
+        `total` counts them); otherwise every row."""
+        self.view.asked = asked
+        if asked is not None or self.format != "table" or self.view.all:
+            return asked
+        return self.view.table_limit + 1
+
     def say(self, text: str) -> None:
         """A message for people, on stderr; silent with -q."""
         if not self.quiet:
@@ -78,12 +87,15 @@ class Output:
         print(f"crmpool: {printable(text)}", file=self.err)
 
     def rows(self, rows: Iterable[dict], columns: Sequence[str] | None = None,
-             title: str | None = None, for_people: Sequence[str] | None = None) -> int:
+             title: str | None = None, for_people: Sequence[str] | None = None,
+             total: Callable[[], int] | None = None) -> int:
         """Write rows in the chosen format, streaming them; returns how many.
 
         `columns` are every column (what machine formats write); `for_people`, the ones a
         table shows by default, most important first. `--columns` picks columns for every
         format (checked against both lists); `--wide` shows every column in a table.
+        `total` counts every row when a table shows only the first (with `fetch_limit`, so
+        the rows it leaves out are never fetched); without it they are counted by reading.
         """
         if self.quiet:
             return sum(1 for _ in rows)
@@ -98,6 +110,9 @@ class Output:
             columns = self.view.columns
         elif self.for_people and for_people and not self.view.wide:
             columns = for_people
+        if self.format == "table":
+            return self._write_table(iter(rows), list(columns) if columns else None, title,
+                                     total)
         writer = getattr(self, f"_write_{self.format}")
         return writer(iter(rows), list(columns) if columns else None, title)
 
@@ -253,11 +268,12 @@ class Output:
 
         return self.view.width or shutil.get_terminal_size((100, 24)).columns
 
-    def _write_table(self, rows, columns, title) -> int:
+    def _write_table(self, rows, columns, title, total=None) -> int:
         from crmpool.tables import cell_text
 
         first, columns = self._first(rows, columns)
-        limit = None if self.view.all else self.view.table_limit
+        # --limit shows what it asked for; otherwise a screenful (--all: every row).
+        limit = None if self.view.all or self.view.asked else self.view.table_limit
         shown: list[list[str]] = []
         count = 0
         now = self.view.now
@@ -265,6 +281,9 @@ class Output:
             count += 1
             if limit is None or count <= limit:
                 shown.append([cell_text(c, row.get(c), now) for c in columns])
+            elif total is not None:
+                count = total()
+                break
         if not count:
             print("(no rows)", file=self.err)
             return 0
@@ -359,4 +378,5 @@ class View:
         self.now = now
         self.width = width
         self.table_limit = table_limit
+        self.asked: int | None = None  # --limit, told by Output.fetch_limit
         self.target = target  # the file a workbook is written to

@@ -91,6 +91,38 @@ def test_a_table_never_prints_a_million_rows(cli, conn):
     assert len(cli.rows("list")) == 150  # machine formats are never cut
 
 
+def test_a_table_fetches_a_screenful_and_counts_the_rest(cli, conn, tmp_path, monkeypatch):
+    # A terminal's `crmpool list` on a million customers fetched them all to count them
+    # (8 s); now it fetches one more row than it shows and counts the rest in SQL.
+    from crmpool import listing
+
+    data = tmp_path / "many.csv"
+    data.write_text("name\n" + "".join(f"客户{i}\n" for i in range(130)), encoding="utf-8")
+    assert cli("import", str(data)).exit_code == 0
+    fetched = []
+    real = listing._select
+
+    def spy(*args, **kwargs):
+        for row in real(*args, **kwargs):
+            fetched.append(row["id"])
+            yield row
+
+    monkeypatch.setattr(listing, "_select", spy)
+    result = cli("list", "-f", "table", env={"COLUMNS": "80"})
+    assert "… 30 more (--limit N or --all)" in result.stdout
+    assert len(fetched) == 101
+    assert "… 30 more" in cli("list", "-f", "table", "--search", "客户").stdout
+    # --limit shows what it asks for, past the screenful.
+    shown = cli("list", "-f", "table", "--limit", "120", env={"COLUMNS": "80"}).stdout
+    assert shown.count("客户") == 120 and "more" not in shown
+    for command in (["events"], ["list", "--kind", "deals"], ["runs"]):
+        table = cli(*command, "-f", "table", "--limit", "3", env={"COLUMNS": "80"})
+        assert table.exit_code == 0, table.stderr
+    events = cli("events", "-f", "table", env={"COLUMNS": "80"}).stdout
+    every = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert f"… {every - 100} more (--limit N or --all)" in events
+
+
 def test_times_are_compact_and_local(cli, busy):
     result = cli("runs", "-f", "table", env={"COLUMNS": "100"})
     assert "11-23 18:00" in result.stdout  # NOW, 10:00 UTC, is 18:00 in Beijing

@@ -104,6 +104,7 @@ def list_(
         POOL_COLUMNS,
         TABLE_COLUMNS,
         CustomerFilter,
+        count_customers,
         list_customers,
     )
 
@@ -112,11 +113,13 @@ def list_(
     if kind not in ("customers", "deals"):
         raise UsageError("--kind must be customers or deals")
     if kind == "deals":
-        from crmpool.deals import DEAL_COLUMNS, list_deals
+        from crmpool.deals import DEAL_COLUMNS, count_deals, list_deals
 
         with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
-            s.out.rows(list_deals(s.conn, owner=s.actor.name if mine else owner,
-                                  stage=stage, limit=limit), DEAL_COLUMNS)
+            whose = s.actor.name if mine else owner
+            s.out.rows(list_deals(s.conn, owner=whose, stage=stage,
+                                  limit=s.out.fetch_limit(limit)), DEAL_COLUMNS,
+                       total=lambda: count_deals(s.conn, owner=whose, stage=stage))
         return
     if stage is not None:
         raise UsageError("--stage goes with --kind deals")
@@ -126,11 +129,12 @@ def list_(
         where = CustomerFilter(owner=s.actor.name if mine else owner, team=team, pool=pool,
                                in_pool=in_pool, level=level, region=region, industry=industry,
                                status=status, idle_over=idle_over, frozen=frozen, due=due,
-                               search=search, sort=sort, desc=desc, limit=limit)
+                               search=search, sort=sort, desc=desc,
+                               limit=s.out.fetch_limit(limit))
         people = POOL_COLUMNS if in_pool else TABLE_COLUMNS
         s.out.rows(list_customers(s.conn, where, s.now),
                    [*LIST_COLUMNS, *COMPUTED] if (wide or columns) else LIST_COLUMNS,
-                   for_people=people)
+                   for_people=people, total=lambda: count_customers(s.conn, where, s.now))
 
 
 @command()

@@ -149,9 +149,10 @@ def runs(ctx: typer.Context,
          columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False,
          fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Past sweep runs, newest first."""
-    from crmpool.sweep import RUN_COLUMNS, list_runs
+    from crmpool.sweep import RUN_COLUMNS, count_runs, list_runs
 
     with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
-        s.out.rows(list_runs(s.conn, limit), RUN_COLUMNS,
+        s.out.rows(list_runs(s.conn, s.out.fetch_limit(limit)), RUN_COLUMNS,
+                   total=lambda: count_runs(s.conn),
                    for_people=("id", "as_of", "reclaimed", "warned", "unfrozen", "actor",
                                "undone_at", "rules_fingerprint", "started_at", "per_rule"))

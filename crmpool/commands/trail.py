@@ -59,13 +59,15 @@ def events(
     quiet: QuietOpt = False,
 ) -> None:
     """The append-only audit trail, oldest first."""
-    from crmpool.audit import EVENT_COLUMNS, query_events
+    from crmpool.audit import EVENT_COLUMNS, count_events, query_events
 
     with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
-        s.out.rows(query_events(s.conn, since=when(since, s.now, "--since"), action=action,
-                                user=user, limit=limit), EVENT_COLUMNS,
+        chosen = {"since": when(since, s.now, "--since"), "action": action, "user": user}
+        s.out.rows(query_events(s.conn, **chosen, limit=s.out.fetch_limit(limit)),
+                   EVENT_COLUMNS,
                    for_people=("id", "at", "customer_id", "action", "actor", "from_owner",
-                               "to_owner", "reason", "rule", "run_id"))
+                               "to_owner", "reason", "rule", "run_id"),
+                   total=lambda: count_events(s.conn, **chosen))
 
 
 @command()

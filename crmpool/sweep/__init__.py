@@ -6,7 +6,15 @@ with the same SQL; `undo` puts back exactly what one run did. They use rules, ru
 policy, store and audit below them, never the commands above.
 """
 
-from crmpool.sweep.run import RUN_COLUMNS, SWEEP_ACTOR, SweepReport, list_runs, sweep
+from crmpool.sweep.run import (
+    RUN_COLUMNS,
+    SWEEP_ACTOR,
+    SweepReport,
+    count_runs,
+    list_runs,
+    sweep,
+)
 from crmpool.sweep.warnings import open_warnings
 
-__all__ = ["RUN_COLUMNS", "SWEEP_ACTOR", "SweepReport", "list_runs", "open_warnings", "sweep"]
+__all__ = ["RUN_COLUMNS", "SWEEP_ACTOR", "SweepReport", "count_runs", "list_runs",
+           "open_warnings", "sweep"]

@@ -201,3 +201,7 @@ def list_runs(conn: sqlite3.Connection, limit: int | None = None) -> list[dict]:
     return [dict(r) | {"per_rule": {rule: {"reclaimed": counts[0], "warned": counts[1]}
                                     for rule, counts in json.loads(r["per_rule"]).items()}}
             for r in rows]
+
+
+def count_runs(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM runs").fetchone()[0]
