@@ -52,6 +52,10 @@ rules_app = typer.Typer(help="The reclaim rules and limits, kept in the database
 app.add_typer(user_app, name="user")
 app.add_typer(pool_app, name="pool")
 app.add_typer(rules_app, name="rules")
+warnings_app = typer.Typer(help="Open warnings (预警), and `ack` for the ones you have seen.")
+notify_app = typer.Typer(help="Send the notifications waiting in the outbox (通知).")
+app.add_typer(warnings_app, name="warnings")
+app.add_typer(notify_app, name="notify")
 
 
 def _choices(name: str, values: tuple[str, ...]) -> type[StrEnum]:
@@ -167,8 +171,10 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def command(name: str | None = None, group: typer.Typer = app, **options: Any) -> Callable:
-    """Register a command behind the one boundary that turns errors into exit codes."""
+def command(name: str | None = None, group: typer.Typer = app, default: bool = False,
+            **options: Any) -> Callable:
+    """Register a command behind the one boundary that turns errors into exit codes
+    (`default`: as the group's callback, which runs when no subcommand is named)."""
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
@@ -205,6 +211,9 @@ def command(name: str | None = None, group: typer.Typer = app, **options: Any) -
             except Exception as exc:  # a bug: say so, and hide the traceback unless asked
                 raise _unexpected(exc) from None
 
+        if default:
+            # The group's own command (`crmpool warnings` beside `crmpool warnings ack`).
+            return group.callback(invoke_without_command=True, **options)(guarded)
         return group.command(name, **options)(guarded)
 
     return decorate
@@ -261,7 +270,7 @@ def session(ctx: typer.Context, fmt: Format | None = None, quiet: bool = False,
         conn.close()
 
 
-def report(out: Any, outcomes: list) -> None:
+def report(out: Any, outcomes: list, noun: str = "customer") -> None:
     """A result per ID: rows on stdout, refusals also on stderr; exit with the worst code."""
     failed = [o for o in outcomes if not o.ok]
     if out.for_people:
@@ -274,8 +283,8 @@ def report(out: Any, outcomes: list) -> None:
     else:
         out.rows((o.as_row() for o in outcomes), ["id", "ok", "result", "message"])
     for outcome in failed:
-        named = f"customer {outcome.id}" in outcome.message
-        out.error(outcome.message if named else f"customer {outcome.id}: {outcome.message}")
+        named = f"{noun} {outcome.id}" in outcome.message
+        out.error(outcome.message if named else f"{noun} {outcome.id}: {outcome.message}")
     if failed:
         if len(outcomes) > 1:
             out.error(f"{len(failed)} of {len(outcomes)} failed")
@@ -283,7 +292,7 @@ def report(out: Any, outcomes: list) -> None:
 
 
 def over_ids(ctx: typer.Context, ids: list[str], fmt: Any, quiet: bool,
-             act: Callable[[Session, list[int]], list]) -> None:
+             act: Callable[[Session, list[int]], list], noun: str = "customer") -> None:
     """A command over many IDs: read them (stdin only with -) before the database is
     opened, act on them in one session, report one result per ID."""
     from crmpool.idargs import parse_ids
@@ -291,7 +300,7 @@ def over_ids(ctx: typer.Context, ids: list[str], fmt: Any, quiet: bool,
     customer_ids = parse_ids(ids)
     with session(ctx, fmt, quiet) as s:
         outcomes = act(s, customer_ids)
-    report(s.out, outcomes)
+    report(s.out, outcomes, noun)
 
 
 def read_text(path: str) -> tuple[str, str]:
@@ -384,6 +393,7 @@ COMMAND_GROUPS = {
     "rules": "rules",
     "import": "imports", "dupes": "imports", "demo": "imports",
     "sweep": "sweep", "why": "sweep", "warnings": "sweep", "runs": "sweep",
+    "forecast": "sweep", "notify": "notify",
 }
 
 

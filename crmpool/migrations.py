@@ -254,4 +254,44 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
     # `list --search` from a trigram index kept by triggers, not a scan of every name
     # (crmpool/search_index.py): about 5 s and 35 MB for a million customers, once.
     ("search index", [search_index.install]),
+    # Warnings with levels and what they say; why and when they closed; an owner's ack; a
+    # rise in level (undone with its run); and the outbox notifications wait in
+    # (crmpool/notify/outbox.py). The partial indexes serve the warning rules on wins and
+    # planned follow-ups.
+    ("warning levels and the outbox", [
+        "ALTER TABLE warnings ADD COLUMN level TEXT NOT NULL DEFAULT 'mid'",
+        "ALTER TABLE warnings ADD COLUMN detail TEXT",
+        "ALTER TABLE warnings ADD COLUMN close_reason TEXT",
+        "ALTER TABLE warnings ADD COLUMN acked_at TEXT",
+        "ALTER TABLE warnings ADD COLUMN acked_by TEXT",
+        "ALTER TABLE warnings ADD COLUMN risen_at TEXT",
+        "ALTER TABLE warnings ADD COLUMN risen_run_id INTEGER REFERENCES runs (id)",
+        "ALTER TABLE warnings ADD COLUMN from_level TEXT",
+        "CREATE INDEX warnings_risen_run ON warnings (risen_run_id)"
+        " WHERE risen_run_id IS NOT NULL",
+        "CREATE INDEX customers_won_at ON customers (won_at) WHERE won_at IS NOT NULL",
+        "CREATE INDEX customers_next_contact ON customers (next_contact_at)"
+        " WHERE next_contact_at IS NOT NULL",
+        """CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER REFERENCES runs (id),
+            channel TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            address TEXT,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            html TEXT,
+            payload TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status = 'pending' OR status = 'sent' OR status = 'failed'),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            next_attempt_at TEXT,
+            sent_at TEXT
+        )""",
+        "CREATE INDEX notifications_pending ON notifications (next_attempt_at)"
+        " WHERE status = 'pending'",
+        "CREATE INDEX notifications_run ON notifications (run_id)",
+    ]),
 ]

@@ -1,4 +1,5 @@
-"""The rules file (TOML): limits and reclaim rules, parsed into typed objects and validated.
+"""The rules file (TOML): limits, reclaim rules, warning rules (crmpool/warning_rules.py) and
+notification channels (crmpool/notify/channels.py), parsed into typed objects and validated.
 
 Pure: no database. Each reclaim rule also knows how to say itself as SQL predicates with bound
 parameters, so the sweep stays set-based and a scope value never reaches SQL as text.
@@ -13,7 +14,18 @@ from typing import NamedTuple
 
 from crmpool.errors import InputError
 from crmpool.limits import Limits
+from crmpool.notify.channels import Channel, parse_channel
+from crmpool.rule_parts import (
+    OWNED_LIVE_SQL,
+    SCOPES,
+    TIME_SQL,
+    is_int,
+    parse_scopes,
+    positive_days,
+    scope_sql,
+)
 from crmpool.values import MAX_COUNT, MAX_DAYS, cents_of, plural
+from crmpool.warning_rules import WarnRule, parse_level, parse_notify, parse_warn_rule
 from crmpool.when import stored
 
 # Rules used until an admin runs `rules set`: the limits of SPEC's example, no reclaim rules.
@@ -44,19 +56,8 @@ LIMIT_RANGES = {
     "freezes_per_user": (0, MAX_COUNT),
 }
 TRIGGERS = ("idle_days", "no_deal_days", "min_amount")
-# Scope key in the file -> customer column it filters (fixed list: never user text in SQL).
-# Levels, regions and industries match in any case, as `list --level` does.
-SCOPES = {
-    "levels": "c.level COLLATE NOCASE",
-    "regions": "c.region COLLATE NOCASE",
-    "industries": "c.industry COLLATE NOCASE",
-    "pools": "c.pool",
-    "teams": "(SELECT team FROM users u WHERE u.name = c.owner)",
-}
-RULE_KEYS = {"name", *TRIGGERS, "within_days", "warn_days", "keep_won", "to_pool", *SCOPES}
-TIME_SQL = "'%Y-%m-%dT%H:%M:%SZ'"
-# Owned and not invalid: whom a rule may warn about (frozen ones too, before the freeze ends).
-OWNED_LIVE_SQL = "c.owner IS NOT NULL AND c.status <> 'invalid'"
+RULE_KEYS = {"name", *TRIGGERS, "within_days", "warn_days", "warn_level", "notify", "keep_won",
+             "to_pool", *SCOPES}
 # ... and not frozen past the as-of time (one ? for it): what any rule may reclaim.
 RECLAIMABLE_SQL = f"{OWNED_LIVE_SQL} AND (c.frozen_until IS NULL OR c.frozen_until <= ?)"
 
@@ -73,6 +74,8 @@ class ReclaimRule:
     keep_won: bool = False
     to_pool: str | None = None
     scopes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    warn_level: str = "mid"  # rises to high on the warning's last day
+    notify: tuple[str, ...] | None = None  # channels; None: every channel
 
     def describe(self) -> str:
         """The trigger in words, for events and `why`."""
@@ -99,12 +102,7 @@ class ReclaimRule:
 
     def scope_sql(self) -> tuple[str, list[object]]:
         """The rule's scope (levels, regions, industries, pools, teams) as a predicate on `c`."""
-        parts: list[str] = []
-        params: list[object] = []
-        for key, values in self.scopes.items():
-            parts.append(f"{SCOPES[key]} IN ({', '.join('?' * len(values))})")
-            params.extend(values)
-        return (" AND ".join(parts) or "1"), params
+        return scope_sql(self.scopes)
 
     def trigger_sql(self) -> tuple[str, list[object]]:
         """What besides time the trigger needs: not won since assigned, or won too little."""
@@ -172,19 +170,25 @@ class WarnPart(NamedTuple):
 
 @dataclass(frozen=True)
 class Rules:
-    """A whole rules file: its limits, its reclaim rules in file order, and its fingerprint."""
+    """A whole rules file: its limits, its reclaim and warning rules in file order, its
+    notification channels, and its fingerprint."""
 
     limits: Limits
     reclaim: tuple[ReclaimRule, ...]
     text: str
     fingerprint: str
+    warn: tuple[WarnRule, ...] = ()
+    channels: tuple[Channel, ...] = ()
 
     def as_dict(self) -> dict:
         """The rules as plain data, for JSON output."""
         from dataclasses import asdict
 
         return {"fingerprint": self.fingerprint, "limits": self.limits._asdict(),
-                "reclaim": [asdict(rule) for rule in self.reclaim]}
+                "reclaim": [asdict(rule) for rule in self.reclaim],
+                "warn": [asdict(rule) for rule in self.warn],
+                "channels": [{"name": c.name, "type": c.type, **c.settings, "to": c.to}
+                             for c in self.channels]}
 
     def pools_named(self) -> set[str]:
         """Every pool the rules mention, to check they exist."""
@@ -199,19 +203,6 @@ def fingerprint(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _positive_days(data: dict, key: str, where: str, problems: list[str]) -> int | None:
-    value = data.get(key)
-    if not _is_int(value) or not 1 <= value <= MAX_DAYS:
-        problems.append(f"{where}.{key}: must be a whole number of days from 1 to"
-                        f" {MAX_DAYS:,} (a hundred years), not {value!r}")
-        return None
-    return value
 
 
 def _parse_limits(data: object, problems: list[str]) -> Limits:
@@ -231,7 +222,7 @@ def _parse_limits(data: object, problems: list[str]) -> Limits:
                 values[key] = value
         else:
             low, high = LIMIT_RANGES[key]
-            if not _is_int(value) or not low <= value <= high:
+            if not is_int(value) or not low <= value <= high:
                 problems.append(f"limits.{key}: must be a whole number from {low} to"
                                 f" {high:,}, not {value!r}")
             else:
@@ -255,7 +246,8 @@ def _parse_amount(value: object, where: str, problems: list[str]) -> int | None:
     return cents
 
 
-def _parse_rule(data: object, index: int, problems: list[str]) -> ReclaimRule | None:
+def _parse_rule(data: object, index: int, channels: set[str], problems: list[str]
+                ) -> ReclaimRule | None:
     where = f"reclaim[{index}]"
     if not isinstance(data, dict):
         problems.append(f"{where}: must be a table ([[reclaim]])")
@@ -284,16 +276,16 @@ def _parse_rule(data: object, index: int, problems: list[str]) -> ReclaimRule | 
         if "within_days" not in data:
             problems.append(f"{where}.within_days: min_amount needs within_days")
             return None
-        days = _positive_days(data, "within_days", where, problems)
+        days = positive_days(data, "within_days", where, problems)
         kind = "small_contract"
     else:
         if "within_days" in data:
             problems.append(f"{where}.within_days: goes only with min_amount")
-        days = _positive_days(data, trigger, where, problems)
+        days = positive_days(data, trigger, where, problems)
         kind = "idle" if trigger == "idle_days" else "no_deal"
     warn = data.get("warn_days")
     if warn is not None:
-        if not _is_int(warn) or not 1 <= warn <= MAX_DAYS:
+        if not is_int(warn) or not 1 <= warn <= MAX_DAYS:
             problems.append(f"{where}.warn_days: must be a whole number of days from 1 to"
                             f" {MAX_DAYS:,}, not {warn!r}")
         elif days is not None and warn >= days:
@@ -308,19 +300,11 @@ def _parse_rule(data: object, index: int, problems: list[str]) -> ReclaimRule | 
     to_pool = data.get("to_pool")
     if to_pool is not None and (not isinstance(to_pool, str) or not to_pool.strip()):
         problems.append(f"{where}.to_pool: must be a pool name")
-    scopes: dict[str, tuple[str, ...]] = {}
-    for key in SCOPES:
-        if key not in data:
-            continue
-        values = data[key]
-        if (
-            not isinstance(values, list)
-            or not values
-            or not all(isinstance(v, str) and v for v in values)
-        ):
-            problems.append(f"{where}.{key}: must be a non-empty list of names")
-        else:
-            scopes[key] = tuple(values)
+    scopes = parse_scopes(data, where, problems)
+    warn_level = parse_level(data, "warn_level", where, problems)
+    if "warn_level" in data and warn is None:
+        problems.append(f"{where}.warn_level: goes with warn_days")
+    notify = parse_notify(data, where, channels, problems)
     if len(problems) > before or days is None:
         return None
     return ReclaimRule(
@@ -332,7 +316,17 @@ def _parse_rule(data: object, index: int, problems: list[str]) -> ReclaimRule | 
         keep_won=keep_won,
         to_pool=to_pool,
         scopes=scopes,
+        warn_level=warn_level,
+        notify=notify,
     )
+
+
+def _tables(data: dict, key: str, problems: list[str]) -> list:
+    tables = data.get(key, [])
+    if not isinstance(tables, list):
+        problems.append(f"{key}: must be an array of tables ([[{key}]])")
+        return []
+    return tables
 
 
 def check_rules(text: str, known_pools: set[str] | None = None) -> tuple[Rules | None, list[str]]:
@@ -351,22 +345,29 @@ def check_rules(text: str, known_pools: set[str] | None = None) -> tuple[Rules |
         return None, ["the rules file is empty; write [limits] (and [[reclaim]] rules) in it"
                       " — an empty [limits] table keeps the defaults and reclaims nothing"]
     for key in data:
-        if key not in ("limits", "reclaim"):
-            problems.append(f"{key}: unknown key (known: limits, reclaim)")
+        if key not in ("limits", "reclaim", "warn", "channel"):
+            problems.append(f"{key}: unknown key (known: limits, reclaim, warn, channel)")
     limits = _parse_limits(data.get("limits"), problems)
-    raw_rules = data.get("reclaim", [])
-    if not isinstance(raw_rules, list):
-        problems.append("reclaim: must be an array of tables ([[reclaim]])")
-        raw_rules = []
-    reclaim = [_parse_rule(item, i, problems) for i, item in enumerate(raw_rules, start=1)]
+    channels = [parse_channel(item, i, problems)
+                for i, item in enumerate(_tables(data, "channel", problems), start=1)]
+    channel_names = {c.name for c in channels if c}
+    reclaim = [_parse_rule(item, i, channel_names, problems)
+               for i, item in enumerate(_tables(data, "reclaim", problems), start=1)]
+    warn = [parse_warn_rule(item, i, channel_names, problems)
+            for i, item in enumerate(_tables(data, "warn", problems), start=1)]
     seen: set[str] = set()
-    for rule in reclaim:
+    # Reclaim and warning rules share one namespace: a warning records its rule's name.
+    for kind, rule in [*(("reclaim", r) for r in reclaim), *(("warn", r) for r in warn),
+                       *(("channel", c) for c in channels)]:
         if rule is None:
             continue
-        if rule.name in seen:
-            problems.append(f"reclaim ({rule.name}).name: a second rule has this name")
-        seen.add(rule.name)
-    rules = Rules(limits, tuple(r for r in reclaim if r), text, fingerprint(text))
+        key = (kind == "channel", rule.name)
+        if key in seen:
+            problems.append(f"{kind} ({rule.name}).name: a second "
+                            f"{'channel' if kind == 'channel' else 'rule'} has this name")
+        seen.add(key)
+    rules = Rules(limits, tuple(r for r in reclaim if r), text, fingerprint(text),
+                  tuple(r for r in warn if r), tuple(c for c in channels if c))
     if known_pools is not None:
         for rule in rules.reclaim:
             if rule.to_pool and rule.to_pool not in known_pools:

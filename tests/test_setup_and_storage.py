@@ -75,9 +75,14 @@ def test_migrations_catch_up_an_old_database(db_path, conn):
     conn.execute("DELETE FROM migrations")
     conn.execute("DROP TRIGGER events_no_update")
     conn.execute("DROP TRIGGER events_no_delete")
-    for table in ("customer_search_terms", "customer_search", "search_deferred", "warnings",
-                  "events", "runs", "rules", "deals", "contacts", "customers", "pools", "users"):
-        conn.execute(f"DROP TABLE {table}")
+    conn.execute("PRAGMA foreign_keys = OFF")
+    # Virtual tables first: dropping one drops its shadow tables too.
+    for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                 " ORDER BY sql NOT LIKE 'CREATE VIRTUAL%'").fetchall():
+        kept = table in ("migrations", "crmpool_meta") or table.startswith("sqlite_")
+        if not kept and conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?",
+                                     (table,)).fetchone():
+            conn.execute(f"DROP TABLE {table}")
     conn.close()
     reopened = store.open_db(db_path)
     assert reopened.execute("SELECT count(*) FROM migrations").fetchone()[0] == len(MIGRATIONS)

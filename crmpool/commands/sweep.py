@@ -20,9 +20,11 @@ from crmpool.cli import (
     WideOpt,
     _checked,
     command,
+    over_ids,
     plural,
     session,
     view,
+    warnings_app,
     when,
 )
 
@@ -39,10 +41,14 @@ def sweep(
     undo: Annotated[int | None, typer.Option(
         help="Put back exactly what run RUN did (admin); see `crmpool runs`.", metavar="RUN",
         parser=_checked("parse_id"))] = None,
+    no_notify: Annotated[bool, typer.Option(
+        "--no-notify", help="Leave the run's messages in the outbox for `crmpool notify`.")]
+    = False,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Apply the reclaim rules once (定时回收); safe to run from cron any number of times."""
+    """Apply the reclaim and warning rules once (定时回收 / 预警), then send what the run has
+    to tell; safe to run from cron any number of times."""
     if undo is not None:
         if now is not None:
             raise UsageError("give --undo RUN or --now, not both")
@@ -54,6 +60,19 @@ def sweep(
         machine = not s.out.for_people and s.out.format in ("json", "jsonl")
         details = functools.partial(render_sweep_details, s.out) if machine else None
         report = run_sweep(s.conn, s.actor, as_of, s.now, dry_run=dry_run, details=details)
+        if not dry_run and not no_notify:
+            from crmpool.notify.deliver import deliver
+            from crmpool.ruleset import active_rules
+
+            # After the run's commit: the network never holds its transaction open.
+            sent = deliver(s.conn, active_rules(s.conn), s.now)
+            failed = [r for r in sent if not r.ok]
+            if sent:
+                s.out.say(f"notified: {len(sent) - len(failed)} sent, {len(failed)} failed"
+                          + (" (tried again later; crmpool notify list --failed)"
+                             if failed else ""))
+            for result in failed:
+                s.out.error(f"notification {result.id} ({result.channel}): {result.error}")
     if not machine:
         render_sweep(s.out, report)
 
@@ -127,20 +146,51 @@ def why(ctx: typer.Context, customer_id: IdArg,
             s.out.rows(rows, WHY_COLUMNS, for_people=WHY_TABLE_COLUMNS)
 
 
-@command()
+@command(group=warnings_app, default=True)
 def warnings(
     ctx: typer.Context,
-    owner: Annotated[str | None, typer.Option(help="Only this owner's customers.")] = None,
-    mine: Annotated[bool, typer.Option(help="Only your customers.")] = False,
-    columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False, fmt: FormatOpt = None,
+    level: Annotated[str | None, typer.Option(help="Only this level: low, mid or high.")]
+    = None,
+    owner: Annotated[str | None, typer.Option(help="Only this owner's warnings.")] = None,
+    mine: Annotated[bool, typer.Option(help="Only your warnings.")] = False,
+    team: Annotated[str | None, typer.Option(help="Only this team's warnings.")] = None,
+    all_: Annotated[bool, typer.Option(
+        "--all", help="Closed warnings too, with when and why they closed; every row.")]
+    = False,
+    columns: ColumnsOpt = None, wide: WideOpt = False, fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Open warnings (预警): customers a rule will reclaim soon, soonest first."""
-    from crmpool.sweep import open_warnings
+    """Open warnings (预警), highest level and soonest first; `warnings ack ID...` marks
+    the ones you have seen."""
+    if ctx.invoked_subcommand:
+        return
+    from crmpool.sweep.warnings import WARNING_COLUMNS, list_warnings
+    from crmpool.users import get_user, require_team
 
+    if sum(map(bool, (owner, mine, team))) > 1:
+        raise UsageError("give one of --owner, --mine and --team")
     with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
-        s.out.rows(open_warnings(s.conn, s.actor.name if mine else owner),
-                   ["id", "name", "owner", "rule", "due_at", "created_at"])
+        if owner:
+            get_user(s.conn, owner)
+        if team:
+            require_team(s.conn, team)
+        s.out.rows(list_warnings(s.conn, owner=s.actor.name if mine else owner, team=team,
+                                 level=level, closed_too=all_), WARNING_COLUMNS,
+                   for_people=("id", "customer_id", "name", "level", "owner", "due_at",
+                               "detail", "rule", "acked_at", "closed_at", "close_reason"))
+
+
+@command("ack", group=warnings_app)
+def warnings_ack(ctx: typer.Context, ids: Annotated[list[str], typer.Argument(
+        help="Warning IDs (`crmpool warnings` lists them), or - to read them from stdin.",
+        metavar="ID...", show_default=False)],
+        fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+    """You have seen these warnings: no more notifications about them; each stays open
+    until its condition ends."""
+    from crmpool.sweep.warnings import ack
+
+    over_ids(ctx, ids, fmt, quiet, lambda s, found: ack(s.conn, s.actor, found, s.now),
+             noun="warning")
 
 
 @command()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from crmpool.errors import Refused
+from crmpool.notify import outbox
 from crmpool.rules import RECLAIMABLE_SQL as RECLAIMABLE
 from crmpool.rules import ReclaimRule
 from crmpool.ruleset import active_rules
@@ -47,6 +48,7 @@ class SweepReport:
     warnings_closed: int = 0
     rules: list[RuleCount] = field(default_factory=list)
     repeat_of: int | None = None  # an earlier run with the same as-of time and rules
+    notifications: int = 0  # messages the run put in the outbox
 
     @property
     def reclaimed(self) -> int:
@@ -61,7 +63,7 @@ class SweepReport:
             "run_id": self.run_id, "as_of": self.as_of, "rules_fingerprint": self.fingerprint,
             "dry_run": self.dry_run, "unfrozen": self.unfrozen, "reclaimed": self.reclaimed,
             "warned": self.warned, "warnings_closed": self.warnings_closed,
-            "repeat_of": self.repeat_of,
+            "repeat_of": self.repeat_of, "notifications": self.notifications,
             "per_rule": [vars(r) for r in self.rules],
         }
 
@@ -157,6 +159,7 @@ def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: date
             report.rules.append(RuleCount(rule.name, _reclaim(conn, rule, as_of_time, as_of,
                                                               run_id), 0, rule.to_pool))
         warned, report.warnings_closed = record_warnings(conn, rules, as_of_time, as_of, run_id)
+        report.rules += [RuleCount(rule.name) for rule in rules.warn]
         for count in report.rules:
             count.warned = warned.get(count.rule, 0)
         changed = (report.unfrozen or report.reclaimed or report.warned
@@ -176,6 +179,8 @@ def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: date
                 details(report, *_details(conn, run_id))
             report.run_id = None
             raise Rollback
+        # What the run has to tell, committed with it; sent after (crmpool notify).
+        report.notifications = outbox.fill(conn, rules, run_id, as_of_time)
         conn.execute(
             "UPDATE runs SET unfrozen = ?, reclaimed = ?, warned = ?, per_rule = ?"
             " WHERE id = ?",

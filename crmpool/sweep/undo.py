@@ -75,10 +75,16 @@ def undo_run(conn: sqlite3.Connection, actor: User, run_id: int, now: datetime, 
             " AND u.blocked IS NULL")
         # The run's new warnings never were; those it closed are open again (unless the same
         # episode was opened again since).
+        # Its messages not yet sent never go; a warning it raised falls back.
+        conn.execute("DELETE FROM notifications WHERE run_id = ? AND status <> 'sent'",
+                     (run_id,))
         warnings_removed = conn.execute("DELETE FROM warnings WHERE run_id = ?",
                                         (run_id,)).rowcount
+        conn.execute("UPDATE warnings SET level = from_level, from_level = NULL,"
+                     " risen_at = NULL, risen_run_id = NULL WHERE risen_run_id = ?", (run_id,))
         warnings_reopened = conn.execute(
-            "UPDATE warnings SET closed_at = NULL, closed_run_id = NULL WHERE closed_run_id = ?"
+            "UPDATE warnings SET closed_at = NULL, closed_run_id = NULL, close_reason = NULL"
+            " WHERE closed_run_id = ?"
             " AND NOT EXISTS (SELECT 1 FROM warnings o WHERE o.closed_at IS NULL"
             " AND o.customer_id = warnings.customer_id AND o.rule = warnings.rule"
             " AND o.due_day = warnings.due_day)", (run_id,)).rowcount

@@ -1,67 +1,194 @@
-"""Warnings (预警) the sweep records: customers a rule will reclaim soon, one episode each.
+"""Warnings (预警) the sweep records, one episode each: customers a reclaim rule will take soon
+(`warn_days`), and customers a `[[warn]]` rule's condition holds for.
 
-A warning opens when a customer enters a rule's warning window, stays open while the same
-owner faces the same due day, and closes (with the run that closed it) when that stops. A
+A warning opens when its condition starts to hold, stays open while the same owner faces the
+same episode (the same due day), and closes, with the run and the reason, when that stops: a
+contact, a won deal, a change of hands, a reclaim, the condition ending, the rule going. A
 closed warning stays closed; if its condition holds again, a new one opens (only open
-warnings are unique: migration 3's warnings_episode index). Set-based, inside the sweep's
-transaction.
+warnings are unique: migration 3's warnings_episode index). A reclaim warning rises to `high`
+on its last day; the rise is recorded on the warning (from_level, risen_run_id), not as a new
+one. Set-based, inside the sweep's transaction.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from crmpool.rules import OWNED_LIVE_SQL as OWNED_LIVE
+from crmpool.errors import NotFound, Refused, UsageError
+from crmpool.outcomes import Outcome, for_each_id
+from crmpool.rule_parts import OWNED_LIVE_SQL as OWNED_LIVE
 from crmpool.rules import Rules
+from crmpool.users import User
+from crmpool.warning_rules import LEVELS
+from crmpool.when import stored
+
+# Why a warning closed, worked out from its customer as the run sees it.
+_CLOSE_REASON = (
+    "(SELECT CASE WHEN c.status = 'invalid' THEN 'marked invalid'"
+    " WHEN c.owner IS NULL AND EXISTS (SELECT 1 FROM events e WHERE e.customer_id = c.id"
+    "  AND e.run_id = ? AND e.action = 'reclaim') THEN 'reclaimed'"
+    " WHEN c.owner IS NULL OR c.owner <> warnings.owner THEN 'changed hands'"
+    " WHEN c.last_contact_at > warnings.created_at THEN 'contact'"
+    " WHEN c.won_at > warnings.created_at THEN 'deal won'"
+    " ELSE 'condition ended' END FROM customers c WHERE c.id = warnings.customer_id)")
+
+
+@dataclass(frozen=True)
+class _Part:
+    predicate: str
+    params: list
+    due: str
+    due_params: list
+    due_day: str
+    detail: str
+    detail_params: list
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A rule that warns: its name, level, and the statements that find its customers."""
+
+    rule: str
+    level: str
+    parts: list[_Part]
+
+
+def _sources(rules: Rules, as_of_time: datetime) -> list[_Source]:
+    sources = []
+    for rule in rules.reclaim:
+        if not rule.warn_days:
+            continue
+        detail = (f"'{rule.describe()}: back to the pool at ' || "
+                  "strftime('%Y-%m-%d %H:%M', {due}, 'localtime')")
+        sources.append(_Source(rule.name, rule.warn_level, [
+            _Part(p.predicate, p.params, p.due, [], p.due_day, detail.format(due=p.due), [])
+            for p in rule.warns_sql(as_of_time)]))
+    for warn in rules.warn:
+        p = warn.part(as_of_time)
+        sources.append(_Source(warn.name, warn.level, [
+            _Part(p.predicate, p.params, p.due, p.due_params, p.due_day, p.detail,
+                  p.detail_params)]))
+    return sources
 
 
 def record_warnings(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime, as_of: str,
-          run_id: int) -> tuple[dict[str, int], int]:
-    """Close warnings that no longer hold, then open new ones; (new per rule, closed).
-
-    A warning is one episode: it stays open while the same owner faces the same due day,
-    and once closed stays closed; if its condition holds again, a new one opens.
-    """
-    warning_rules = [(rule, rule.warns_sql(as_of_time)) for rule in rules.reclaim
-                     if rule.warn_days]
-    names = [rule.name for rule, _ in warning_rules]
+                    run_id: int) -> tuple[dict[str, int], int]:
+    """Close warnings that no longer hold, open new ones, raise reclaim warnings on their
+    last day; (new per rule, closed)."""
+    sources = _sources(rules, as_of_time)
+    names = [source.rule for source in sources]
     # Rules that no longer warn (changed or gone) leave nothing open behind them.
     closed = conn.execute(
-        "UPDATE warnings SET closed_at = ?, closed_run_id = ? WHERE closed_at IS NULL"
-        f" AND rule NOT IN ({', '.join('?' * len(names))})", (as_of, run_id, *names)).rowcount
+        "UPDATE warnings SET closed_at = ?, closed_run_id = ?, close_reason = 'rule removed'"
+        f" WHERE closed_at IS NULL AND rule NOT IN ({', '.join('?' * len(names))})",
+        (as_of, run_id, *names)).rowcount
     counts: dict[str, int] = {}
-    for rule, parts in warning_rules:
+    for source in sources:
         # Open while some part still holds with the same due day; one lookup per warning.
         still = " OR ".join(
             f"EXISTS (SELECT 1 FROM customers c WHERE c.id = warnings.customer_id"
             f" AND c.owner = warnings.owner AND {OWNED_LIVE} AND {part.predicate}"
-            f" AND {part.due_day} = warnings.due_day)" for part in parts)
+            f" AND {part.due_day} = warnings.due_day)" for part in source.parts)
         closed += conn.execute(
-            f"UPDATE warnings SET closed_at = ?, closed_run_id = ? WHERE closed_at IS NULL"
-            f" AND rule = ? AND NOT ({still})",
-            (as_of, run_id, rule.name, *(p for part in parts for p in part.params)),
+            f"UPDATE warnings SET closed_at = ?, closed_run_id = ?, close_reason = {_CLOSE_REASON}"
+            f" WHERE closed_at IS NULL AND rule = ? AND NOT ({still})",
+            (as_of, run_id, run_id, source.rule,
+             *(p for part in source.parts for p in part.params)),
         ).rowcount
-        counts[rule.name] = 0
-        for part in parts:
+        counts[source.rule] = 0
+        for part in source.parts:
             # Only open warnings are unique (warnings_episode), so this adds nothing for an
             # episode already open.
-            counts[rule.name] += conn.execute(
+            counts[source.rule] += conn.execute(
                 "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day,"
-                f" run_id, created_at) SELECT c.id, ?, c.owner, {part.due}, {part.due_day},"
-                f" ?, ? FROM customers c WHERE {OWNED_LIVE} AND {part.predicate}",
-                (rule.name, run_id, as_of, *part.params),
+                " level, detail, run_id, created_at)"
+                f" SELECT c.id, ?, c.owner, {part.due}, {part.due_day}, ?, {part.detail}, ?, ?"
+                f" FROM customers c WHERE {OWNED_LIVE} AND {part.predicate}",
+                (source.rule, *part.due_params, source.level, *part.detail_params, run_id,
+                 as_of, *part.params),
             ).rowcount
+    _raise_last_days(conn, rules, as_of_time, as_of, run_id)
     return counts, closed
 
 
-def open_warnings(conn: sqlite3.Connection, owner: str | None = None) -> list[dict]:
-    """Warnings still open for the customer's current owner, soonest due first."""
-    sql = ("SELECT w.customer_id AS id, c.name, w.owner, w.rule, w.due_at, w.created_at"
-           " FROM warnings w JOIN customers c ON c.id = w.customer_id"
-           " WHERE w.closed_at IS NULL AND c.owner = w.owner AND c.status <> 'invalid'")
+def _raise_last_days(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime, as_of: str,
+                     run_id: int) -> int:
+    """A reclaim warning whose customer goes back within a day rises to high."""
+    names = [rule.name for rule in rules.reclaim if rule.warn_days]
+    if not names:
+        return 0
+    return conn.execute(
+        "UPDATE warnings SET from_level = level, level = 'high', risen_at = ?,"
+        f" risen_run_id = ? WHERE closed_at IS NULL AND rule IN ({', '.join('?' * len(names))})"
+        " AND level <> 'high' AND due_at <= ?",
+        (as_of, run_id, *names, stored(as_of_time + timedelta(days=1)))).rowcount
+
+
+WARNING_COLUMNS = ("id", "customer_id", "name", "owner", "rule", "level", "detail", "due_at",
+                   "created_at", "risen_at", "acked_at", "closed_at", "close_reason")
+
+
+def list_warnings(conn: sqlite3.Connection, *, owner: str | None = None,
+                  team: str | None = None, level: str | None = None,
+                  closed_too: bool = False) -> list[dict]:
+    """Open warnings (with `closed_too`, closed ones as well), highest level and soonest due
+    first. An open warning counts only while its owner still holds the customer."""
+    clauses = ["c.status <> 'invalid'"]
     params: list[object] = []
+    if not closed_too:
+        clauses.append("w.closed_at IS NULL AND c.owner = w.owner")
     if owner:
-        sql += " AND w.owner = ?"
+        clauses.append("w.owner = ?")
         params.append(owner)
-    return [dict(r) for r in conn.execute(sql + " ORDER BY w.due_at, w.id", params)]
+    if team:
+        clauses.append("w.owner IN (SELECT name FROM users WHERE team = ?)")
+        params.append(team)
+    if level:
+        if level not in LEVELS:
+            raise UsageError(f"--level must be one of {', '.join(LEVELS)}")
+        clauses.append("w.level = ?")
+        params.append(level)
+    sql = ("SELECT w.id, w.customer_id, c.name, w.owner, w.rule, w.level, w.detail, w.due_at,"
+           " w.created_at, w.risen_at, w.acked_at, w.closed_at, w.close_reason"
+           " FROM warnings w JOIN customers c ON c.id = w.customer_id"
+           f" WHERE {' AND '.join(clauses)}"
+           " ORDER BY w.closed_at IS NOT NULL, CASE w.level WHEN 'high' THEN 0"
+           " WHEN 'mid' THEN 1 ELSE 2 END, w.due_at, w.id")
+    return [dict(r) for r in conn.execute(sql, params)]
+
+
+def open_warnings(conn: sqlite3.Connection, owner: str | None = None) -> list[dict]:
+    """Warnings still open for the customer's current owner (the shape `show` and the
+    sweep's report use)."""
+    return [{"id": w["customer_id"], "name": w["name"], "owner": w["owner"], "rule": w["rule"],
+             "level": w["level"], "due_at": w["due_at"], "created_at": w["created_at"]}
+            for w in list_warnings(conn, owner=owner)]
+
+
+def ack(conn: sqlite3.Connection, actor: User, warning_ids: list[int], now: datetime
+        ) -> list[Outcome]:
+    """The owner has seen these warnings: they are not notified again, and stay open until
+    their condition ends. The owner's manager and admins may ack for them."""
+
+    def one(warning_id: int) -> str:
+        row = conn.execute("SELECT w.owner, w.closed_at, w.acked_at, u.team FROM warnings w"
+                           " LEFT JOIN users u ON u.name = w.owner WHERE w.id = ?",
+                           (warning_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"warning {warning_id}: no such warning (`crmpool warnings` lists"
+                           " them)")
+        if not (actor.role == "admin" or row["owner"] == actor.name
+                or (actor.role == "manager" and row["team"] == actor.team)):
+            raise Refused(f"warning {warning_id} is {row['owner']}'s; only they, their manager"
+                          " or an admin may ack it")
+        if row["closed_at"]:
+            return f"warning {warning_id} closed already"
+        if row["acked_at"]:
+            return f"warning {warning_id} acked already"
+        conn.execute("UPDATE warnings SET acked_at = ?, acked_by = ? WHERE id = ?",
+                     (stored(now), actor.name, warning_id))
+        return f"warning {warning_id} acked"
+
+    return for_each_id(conn, warning_ids, one, "acked")
