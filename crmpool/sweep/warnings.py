@@ -30,8 +30,8 @@ _CLOSE_REASON = (
     " WHEN c.owner IS NULL AND EXISTS (SELECT 1 FROM events e WHERE e.customer_id = c.id"
     "  AND e.run_id = ? AND e.action = 'reclaim') THEN 'reclaimed'"
     " WHEN c.owner IS NULL OR c.owner <> warnings.owner THEN 'changed hands'"
-    " WHEN c.last_contact_at > warnings.created_at THEN 'contact'"
-    " WHEN c.won_at > warnings.created_at THEN 'deal won'"
+    " WHEN c.last_contact_at >= warnings.created_at THEN 'contact'"
+    " WHEN c.won_at >= warnings.created_at THEN 'deal won'"
     " ELSE 'condition ended' END FROM customers c WHERE c.id = warnings.customer_id)")
 
 
