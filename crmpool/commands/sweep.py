@@ -1,4 +1,5 @@
-"""The sweep and what it leaves: `sweep` (and `--undo`), `why`, `warnings`, `runs`."""
+"""The sweep and what it leaves: `sweep` (and `--undo`), `why`, `warnings` (and `ack`),
+`forecast`, `runs`."""
 
 # Deferred annotations: Typer evaluates only the invoked command's (crmpool.cli.only).
 from __future__ import annotations
@@ -191,6 +192,36 @@ def warnings_ack(ctx: typer.Context, ids: Annotated[list[str], typer.Argument(
 
     over_ids(ctx, ids, fmt, quiet, lambda s, found: ack(s.conn, s.actor, found, s.now),
              noun="warning")
+
+
+@command()
+def forecast(
+    ctx: typer.Context,
+    days: Annotated[int, typer.Option(help="How many days ahead.", metavar="N",
+                                      parser=_checked("parse_days"))]
+    = 7,
+    owner: Annotated[str | None, typer.Option(help="Only this owner's customers.")] = None,
+    mine: Annotated[bool, typer.Option(help="Only your customers.")] = False,
+    team: Annotated[str | None, typer.Option(help="Only this team's customers.")] = None,
+    columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False, fmt: FormatOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Day by day, which customers go back to the pool and by which rule if nobody acts."""
+    from crmpool.ruleset import active_rules
+    from crmpool.sweep.forecast import FORECAST_COLUMNS
+    from crmpool.sweep.forecast import forecast as forecast_rows
+    from crmpool.users import get_user, require_team
+
+    if sum(map(bool, (owner, mine, team))) > 1:
+        raise UsageError("give one of --owner, --mine and --team")
+    with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
+        if owner:
+            get_user(s.conn, owner)
+        if team:
+            require_team(s.conn, team)
+        s.out.rows(forecast_rows(s.conn, active_rules(s.conn), s.now, days,
+                                 owner=s.actor.name if mine else owner, team=team),
+                   FORECAST_COLUMNS)
 
 
 @command()
