@@ -46,8 +46,16 @@ def make_team(db: Path, rules_text: str, reps: int = 20) -> list[str]:
     return names
 
 
-def rows_to_generate(doc: str) -> int:
-    """The --n option every data benchmark takes (default 1,000,000)."""
+def rows_to_generate(doc: str, extra: dict | None = None) -> int:
+    """The --n option every data benchmark takes (default 1,000,000); `extra` adds integer
+    options ({name: default}), whose values land in EXTRA."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--n", type=int, default=1_000_000, help="how many customers")
-    return parser.parse_args().n
+    for name, default in (extra or {}).items():
+        parser.add_argument(f"--{name}", type=int, default=default)
+    args = parser.parse_args()
+    EXTRA.update({name: getattr(args, name.replace("-", "_")) for name in extra or {}})
+    return args.n
+
+
+EXTRA: dict[str, int] = {}

@@ -11,7 +11,12 @@ should stay flat as N grows (try --n 200000 and the default). Then the same swee
 `-f json`, which streams every reclaimed and warned customer to stdout: its time against the
 quiet sweep, and its peak memory (target <= 250 MB at any N).
 
-    .venv/bin/python bench/sweep.py [--n 1000000]
+With `--warn-rules K` it measures instead the same sweep with K `[[warn]]` rules (idle, churn,
+a drop in purchases, overdue follow-ups, freezes ending, in turn) against the sweep with none,
+on copies of one database whose customers also have wins, deals, planned follow-ups and
+freezes (target <= 1.5x).
+
+    .venv/bin/python bench/sweep.py [--n 1000000] [--warn-rules 5]
 """
 
 from __future__ import annotations
@@ -24,9 +29,16 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _util import crmpool_command, make_team, rows_to_generate, run_measured  # noqa: E402
+from _util import (  # noqa: E402
+    EXTRA,
+    crmpool_command,
+    make_team,
+    rows_to_generate,
+    run_measured,
+)
 
 NOW = "2026-11-23T10:00:00Z"
+NEXT_NIGHT = "2026-11-24T10:00:00Z"
 RULES = '[[reclaim]]\nname = "idle"\nidle_days = 30\nwarn_days = 5\n'
 BASELINE = """
 import sqlite3, sys
@@ -67,8 +79,67 @@ def build(db: Path, n: int) -> None:
     conn.close()
 
 
+WARN_RULES = [
+    '[[warn]]\nname = "quiet"\nidle_days = 14\nlevel = "low"\n',
+    '[[warn]]\nname = "churn"\nno_won_days = 60\nlevel = "high"\n',
+    '[[warn]]\nname = "drop"\ndrop_pct = 50\nwindow_days = 30\n',
+    '[[warn]]\nname = "overdue"\noverdue_days = 2\n',
+    '[[warn]]\nname = "thaw"\nfreeze_ends_days = 3\n',
+]
+
+
+def enrich(db: Path) -> None:
+    """Wins for a tenth, planned follow-ups for a fifth, freezes for 2%, and four won deals
+    each over the last four months for 5% of the customers."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("BEGIN")
+    conn.execute("UPDATE customers SET won_at = '2026-08-01T09:00:00Z', status = 'won'"
+                 " WHERE id % 10 = 1")
+    conn.execute("UPDATE customers SET next_contact_at = '2026-11-20T09:00:00Z'"
+                 " WHERE id % 5 = 2")
+    conn.execute("UPDATE customers SET frozen_until = '2026-11-25T09:00:00Z'"
+                 " WHERE id % 50 = 3")
+    for month, amount in ((8, 100000), (9, 100000), (10, 100000), (11, 20000)):
+        conn.execute("INSERT INTO deals (customer_id, amount_cents, stage, at, created_at)"
+                     f" SELECT id, {amount}, 'won', '2026-{month:02d}-{18 if month == 11 else 10}"
+                     "T09:00:00Z', '2026-11-01T00:00:00Z' FROM customers WHERE id % 20 = 4")
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def warn_rules_main(n: int, k: int) -> None:
+    crmpool = crmpool_command()
+    with tempfile.TemporaryDirectory() as tmp:
+        original = Path(tmp) / "team.db"
+        build(original, n)
+        enrich(original)
+        warned = Path(tmp) / "warned.db"
+        shutil.copy(original, warned)
+        rules = Path(tmp) / "warn.toml"
+        rules.write_text(RULES + "".join(WARN_RULES[i % len(WARN_RULES)].replace(
+            'name = "', f'name = "{i}-') for i in range(k)))
+        env = {"CRMPOOL_USER": "admin"}
+        run_measured([crmpool, "--db", str(warned), "rules", "set", str(rules), "-q"], env)
+        # The first night opens every warning at once; the next nights find them open.
+        for night, as_of in (("first night", NOW), ("next night", NEXT_NIGHT)):
+            times = {}
+            for label, db in (("none", original), (f"{k} warning rules", warned)):
+                times[label], _ = run_measured(
+                    [crmpool, "--db", str(db), "--as", "admin", "sweep", "--now", as_of, "-q",
+                     "--no-notify"])
+            opened = sqlite3.connect(warned).execute(
+                "SELECT count(*) FROM warnings WHERE closed_at IS NULL").fetchone()[0]
+            ratio = times[f"{k} warning rules"] / times["none"]
+            print(f"{night:11}: no warning rules {times['none']:6.2f} s, {k} warning rules"
+                  f" {times[f'{k} warning rules']:6.2f} s ({opened:,} open)"
+                  f"  ratio {ratio:.2f}x (target <= 1.5x)")
+
+
 def main() -> None:
-    n = rows_to_generate(__doc__)
+    n = rows_to_generate(__doc__, {"warn-rules": 0})
+    if EXTRA["warn-rules"]:
+        warn_rules_main(n, EXTRA["warn-rules"])
+        return
     crmpool = crmpool_command()
     with tempfile.TemporaryDirectory() as tmp:
         original = Path(tmp) / "team.db"

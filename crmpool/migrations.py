@@ -269,6 +269,9 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
         "ALTER TABLE warnings ADD COLUMN from_level TEXT",
         "CREATE INDEX warnings_risen_run ON warnings (risen_run_id)"
         " WHERE risen_run_id IS NOT NULL",
+        # Each rule's open warnings, which every sweep checks (closed ones pile up).
+        "CREATE INDEX warnings_open_rule ON warnings (rule, customer_id)"
+        " WHERE closed_at IS NULL",
         "CREATE INDEX customers_won_at ON customers (won_at) WHERE won_at IS NOT NULL",
         "CREATE INDEX customers_next_contact ON customers (next_contact_at)"
         " WHERE next_contact_at IS NOT NULL",

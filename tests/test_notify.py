@@ -267,3 +267,54 @@ def test_a_killed_sweep_leaves_no_message(cli, conn, users, monkeypatch):
     assert cli("sweep").exit_code == 1
     assert conn.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0
     assert conn.execute("SELECT count(*) FROM warnings").fetchone()[0] == 0
+
+
+def test_smtp_login_takes_the_password_from_the_environment(cli, conn, users, monkeypatch):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    seen = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            seen.append(envelope.rcpt_tos)
+            return "250 OK"
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = (auth_data.login, auth_data.password) == (b"crm", b"s3cret")
+        return AuthResult(success=ok, handled=False)
+
+    port = free_port()
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port,
+                            authenticator=authenticator, auth_require_tls=False)
+    controller.start()
+    try:
+        use_rules(conn, users, f'[[channel]]\nname = "mail"\ntype = "smtp"\n'
+                               f'host = "127.0.0.1"\nport = {port}\nfrom = "crm@example.cn"\n'
+                               f'user = "crm"\npassword_env = "CRM_TEST_SMTP"\n{IDLE_WARN}')
+        result = cli("notify", "test", "mail", "--to", "a@example.cn")
+        assert result.exit_code == 5 and "CRM_TEST_SMTP" in result.stderr
+        assert "s3cret" not in result.stderr
+        monkeypatch.setenv("CRM_TEST_SMTP", "wrong")
+        result = cli("notify", "test", "mail", "--to", "a@example.cn")
+        assert result.exit_code == 5 and "535" in result.stderr and seen == []
+        monkeypatch.setenv("CRM_TEST_SMTP", "s3cret")
+        assert cli("notify", "test", "mail", "--to", "a@example.cn").exit_code == 0
+        assert seen == [["a@example.cn"]]
+    finally:
+        controller.stop()
+
+
+def test_an_acked_warning_is_not_notified_when_it_rises(cli, conn, users, hooks):
+    use_rules(conn, users, f'[[channel]]\nname = "hook"\ntype = "webhook"\n'
+                           f'url = "{hooks["url"]}/x"\n'
+                           '[[reclaim]]\nname = "idle"\nidle_days = 30\nwarn_days = 5\n')
+    add_customers(conn, [{"name": "要回收", "owner": "li", "assigned_at": days_ago(26)}])
+    assert cli("sweep").exit_code == 0
+    assert len(hooks["requests"]) == 1
+    [warning] = cli.rows("warnings", "--mine", as_user="li")
+    assert cli("warnings", "ack", str(warning["id"]), as_user="li").exit_code == 0
+    cli.now = stored(NOW + timedelta(days=3, hours=1))
+    assert cli("sweep").exit_code == 0
+    assert cli.rows("warnings", "--mine", as_user="li")[0]["level"] == "high"
+    assert len(hooks["requests"]) == 1  # risen, but acked: nobody is told again

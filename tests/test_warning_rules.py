@@ -182,3 +182,20 @@ def test_a_rules_file_with_channels_and_warnings_is_accepted():
     assert rules.channels[1].recipients("low") == ()
     assert rules.channels[0].recipients("mid") == ("owner", "manager")
     assert rules.warn[0].notify == ("robot",) and rules.reclaim[0].notify == ("mail",)
+
+
+def test_overdue_and_thaw_warnings_close_when_their_condition_ends(cli, conn, users):
+    use_rules(conn, users, '[[warn]]\nname = "overdue"\noverdue_days = 2\n'
+                           '[[warn]]\nname = "thaw"\nfreeze_ends_days = 3\n')
+    ids = add_customers(conn, [
+        {"name": "约了没打", "owner": "li", "next_contact_at": days_ago(3),
+         "last_contact_at": days_ago(10)},
+        {"name": "冻结中", "owner": "li", "frozen_until": days_ago(-2)}])
+    sweep(conn, users["boss"], NOW, NOW)
+    assert len(open_ones(conn)) == 2
+    log_contact(conn, users["li"], [ids[0]], NOW + timedelta(hours=1),
+                at=NOW + timedelta(hours=1))
+    sweep(conn, users["boss"], NOW + timedelta(days=3), NOW)  # the freeze is over by now
+    closed = {w["rule"]: w["close_reason"] for w in list_warnings(conn, closed_too=True)}
+    assert closed == {"overdue": "contact", "thaw": "condition ended"}
+    assert open_ones(conn) == []

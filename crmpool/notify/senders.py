@@ -68,7 +68,7 @@ def _smtp(channel: Channel, message: dict) -> None:
             if security == "starttls":
                 server.starttls(context=ssl.create_default_context())
             if settings.get("user"):
-                server.login(settings["user"], _secret(channel, "password_env") or "")
+                _login(server, settings["user"], _secret(channel, "password_env") or "")
             refused = server.send_message(mail)
     except smtplib.SMTPResponseException as exc:
         detail = exc.smtp_error.decode("utf-8", "replace") if isinstance(
@@ -80,6 +80,18 @@ def _smtp(channel: Channel, message: dict) -> None:
         raise DeliveryFailed(f"SMTP {host}:{port}: {exc}") from None
     if refused:
         raise DeliveryFailed(f"SMTP refused {', '.join(refused)}")
+
+
+def _login(server, user: str, password: str) -> None:
+    # PLAIN when offered, and only it: smtplib.login would try a wrong password again with
+    # every other method the server names (and some servers hang on the second try).
+    server.ehlo_or_helo_if_needed()
+    methods = server.esmtp_features.get("auth", "").upper().split()
+    if "PLAIN" in methods:
+        server.user, server.password = user, password
+        server.auth("PLAIN", server.auth_plain)
+    else:
+        server.login(user, password)
 
 
 def _signed_url(channel: Channel, url: str) -> str:

@@ -101,13 +101,17 @@ def record_warnings(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime
         for part in source.parts:
             # Only open warnings are unique (warnings_episode), so this adds nothing for an
             # episode already open.
+            # A customer with this rule's warning open is passed over before its due time and
+            # detail are worked out (most of them, on any night but the first).
             counts[source.rule] += conn.execute(
                 "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day,"
                 " level, detail, run_id, created_at)"
                 f" SELECT c.id, ?, c.owner, {part.due}, {part.due_day}, ?, {part.detail}, ?, ?"
-                f" FROM customers c WHERE {OWNED_LIVE} AND {part.predicate}",
+                f" FROM customers c WHERE {OWNED_LIVE} AND {part.predicate}"
+                " AND c.id NOT IN (SELECT o.customer_id FROM warnings o WHERE o.rule = ?"
+                " AND o.closed_at IS NULL)",
                 (source.rule, *part.due_params, source.level, *part.detail_params, run_id,
-                 as_of, *part.params),
+                 as_of, *part.params, source.rule),
             ).rowcount
     _raise_last_days(conn, rules, as_of_time, as_of, run_id)
     return counts, closed
