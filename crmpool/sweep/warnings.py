@@ -44,6 +44,9 @@ class _Part:
     due_day: str
     detail: str
     detail_params: list
+    # What names the episode: a reclaim warning's local due day; a warning rule's start
+    # moment (compared as stored text, which spares a localtime() per open warning a night).
+    episode: tuple[str, str] = ("due_day", "")
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,14 @@ def _sources(rules: Rules, as_of_time: datetime) -> list[_Source]:
         detail = (f"'{rule.describe()}: back to the pool at ' || "
                   "strftime('%Y-%m-%d %H:%M', {due}, 'localtime')")
         sources.append(_Source(rule.name, rule.warn_level, [
-            _Part(p.predicate, p.params, p.due, [], p.due_day, detail.format(due=p.due), [])
-            for p in rule.warns_sql(as_of_time)]))
+            _Part(p.predicate, p.params, p.due, [], p.due_day, detail.format(due=p.due), [],
+                  ("due_day", p.due_day)) for p in rule.warns_sql(as_of_time)]))
     for warn in rules.warn:
         p = warn.part(as_of_time)
+        episode = ("due_day", p.due_day) if p.due_params else ("due_at", p.due)
         sources.append(_Source(warn.name, warn.level, [
             _Part(p.predicate, p.params, p.due, p.due_params, p.due_day, p.detail,
-                  p.detail_params)]))
+                  p.detail_params, episode)]))
     return sources
 
 
@@ -90,7 +94,7 @@ def record_warnings(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime
         still = " OR ".join(
             f"EXISTS (SELECT 1 FROM customers c WHERE c.id = warnings.customer_id"
             f" AND c.owner = warnings.owner AND {OWNED_LIVE} AND {part.predicate}"
-            f" AND {part.due_day} = warnings.due_day)" for part in source.parts)
+            f" AND {part.episode[1]} = warnings.{part.episode[0]})" for part in source.parts)
         closed += conn.execute(
             f"UPDATE warnings SET closed_at = ?, closed_run_id = ?, close_reason = {_CLOSE_REASON}"
             f" WHERE closed_at IS NULL AND rule = ? AND NOT ({still})",
