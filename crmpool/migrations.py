@@ -297,4 +297,20 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
         " WHERE status = 'pending'",
         "CREATE INDEX notifications_run ON notifications (run_id)",
     ]),
+    # Warning rules are evaluated incrementally (crmpool/sweep/warnings.py): each rule
+    # remembers the run it was last evaluated in, and every change to what a warning
+    # condition reads is noted, by a trigger, so the shell's edits count too.
+    ("changes for warning rules", [
+        "CREATE TABLE customer_changes (customer_id INTEGER PRIMARY KEY)",
+        "CREATE TRIGGER customers_changed AFTER UPDATE OF owner, status, assigned_at,"
+        " last_contact_at, next_contact_at, won_at, frozen_until, level, region, industry,"
+        " pool ON customers BEGIN"
+        " INSERT OR IGNORE INTO customer_changes (customer_id) VALUES (new.id); END",
+        """CREATE TABLE warn_rule_state (
+            rule TEXT PRIMARY KEY,
+            definition TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            last_customer_id INTEGER NOT NULL
+        )""",
+    ]),
 ]

@@ -30,6 +30,10 @@ WARN_KEYS = {"name", *CONDITIONS, "window_days", "windows", "level", "notify", *
 DROP_WINDOWS = 3  # a drop is measured against the average of this many earlier windows
 # A drop's episode has no start moment of its own; every open one shares this due day.
 NO_DAY = "-"
+# What a warning `w` says, as shown: a reclaim warning's words end in its due time, worked
+# out here rather than for every warning the sweep writes (a localtime() each).
+DETAIL_SQL = ("CASE WHEN w.detail LIKE '%back to the pool at ' THEN w.detail"
+              " || strftime('%Y-%m-%d %H:%M', w.due_at, 'localtime') ELSE w.detail END")
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,22 @@ class WarnRule:
             "overdue_days": f"a planned follow-up {n} overdue",
             "freeze_ends_days": f"freeze ends within {n}",
         }[self.condition]
+
+    def flips(self, since: datetime, until: datetime) -> tuple[str, list] | None:
+        """Owned customers whose condition can begin or end between two moments with
+        nothing about them written: those whose start (or, for a freeze, end) moment falls
+        in between. None when the condition slides with time (a drop in purchases) or reads
+        beyond the customer (a teams scope: a user may change teams); evaluate it whole."""
+        if self.condition == "drop_pct" or "teams" in self.scopes:
+            return None
+        span = timedelta(days=self.days)
+        if self.condition == "freeze_ends_days":
+            return ("(c.frozen_until > ? AND c.frozen_until <= ?)"
+                    " OR (c.frozen_until > ? AND c.frozen_until <= ?)",
+                    [stored(since + span), stored(until + span), stored(since), stored(until)])
+        column = {"idle_days": "c.idle_since", "no_won_days": "c.won_at",
+                  "overdue_days": "c.next_contact_at"}[self.condition]
+        return f"{column} > ? AND {column} <= ?", [stored(since - span), stored(until - span)]
 
     def part(self, as_of: datetime) -> WarnPart:
         """The customers this rule warns about as of `as_of`."""

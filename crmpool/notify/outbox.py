@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from crmpool.notify import digest
 from crmpool.notify.channels import Channel
 from crmpool.rules import Rules
+from crmpool.warning_rules import DETAIL_SQL
 from crmpool.when import start_of_local_day, stored
 
 
@@ -28,7 +29,8 @@ def _items(conn: sqlite3.Connection, run_id: int, as_of_time: datetime) -> list[
     """Everything the run has to tell, one row per customer and kind."""
     items = [dict(r) | {"kind": "warning"} for r in conn.execute(
         "SELECT w.id AS warning_id, w.customer_id, c.name, w.owner, w.rule, w.level,"
-        " w.detail, w.due_at, CASE WHEN w.risen_run_id = ? THEN 'risen' ELSE 'new' END AS news"
+        f" {DETAIL_SQL} AS detail, w.due_at,"
+        " CASE WHEN w.risen_run_id = ? THEN 'risen' ELSE 'new' END AS news"
         " FROM warnings w JOIN customers c ON c.id = w.customer_id"
         " WHERE (w.run_id = ? OR w.risen_run_id = ?) AND w.acked_at IS NULL"
         " AND w.closed_at IS NULL ORDER BY w.owner, w.id", (run_id, run_id, run_id))]

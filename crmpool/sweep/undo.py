@@ -75,6 +75,8 @@ def undo_run(conn: sqlite3.Connection, actor: User, run_id: int, now: datetime, 
             " AND u.blocked IS NULL")
         # The run's new warnings never were; those it closed are open again (unless the same
         # episode was opened again since).
+        # Warning rules look at every customer again on the next run (time went back).
+        conn.execute("DELETE FROM warn_rule_state")
         # Its messages not yet sent never go; a warning it raised falls back.
         conn.execute("DELETE FROM notifications WHERE run_id = ? AND status <> 'sent'",
                      (run_id,))
