@@ -318,3 +318,43 @@ def test_an_acked_warning_is_not_notified_when_it_rises(cli, conn, users, hooks)
     assert cli("sweep").exit_code == 0
     assert cli.rows("warnings", "--mine", as_user="li")[0]["level"] == "high"
     assert len(hooks["requests"]) == 1  # risen, but acked: nobody is told again
+
+
+CERTS = __import__("pathlib").Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_smtp_over_tls_checks_the_servers_certificate(cli, conn, users, security):
+    import ssl
+
+    from aiosmtpd.controller import Controller
+
+    seen = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802
+            encrypted = (session.ssl is not None  # after STARTTLS
+                         or server.transport.get_extra_info("ssl_object") is not None)
+            seen.append((envelope.rcpt_tos, encrypted))
+            return "250 OK"
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(CERTS / "smtp-test.crt", CERTS / "smtp-test.key")
+    port = free_port()
+    tls = ({"tls_context": context, "require_starttls": True} if security == "starttls"
+           else {"ssl_context": context})
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, **tls)
+    controller.start()
+    try:
+        channel = (f'[[channel]]\nname = "mail"\ntype = "smtp"\nhost = "127.0.0.1"\n'
+                   f'port = {port}\nsecurity = "{security}"\nfrom = "crm@example.cn"\n')
+        use_rules(conn, users, channel + IDLE_WARN)
+        refused = cli("notify", "test", "mail", "--to", "a@example.cn")
+        assert refused.exit_code == 5 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+        assert seen == []
+        use_rules(conn, users, channel + f'cafile = "{CERTS / "smtp-test.crt"}"\n' + IDLE_WARN)
+        result = cli("notify", "test", "mail", "--to", "a@example.cn")
+        assert result.exit_code == 0, result.stderr
+        assert seen == [(["a@example.cn"], True)]
+    finally:
+        controller.stop()

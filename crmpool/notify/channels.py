@@ -17,7 +17,7 @@ LEVELS = ("low", "mid", "high")
 DEFAULT_TO = {"low": ("owner",), "mid": ("owner", "manager"),
               "high": ("owner", "manager", "admins")}
 _KEYS = {
-    "smtp": {"host", "port", "security", "user", "password_env", "from"},
+    "smtp": {"host", "port", "security", "user", "password_env", "from", "cafile", "timeout"},
     "webhook": {"url", "style", "secret_env", "timeout"},
     "command": {"argv", "timeout"},
 }
@@ -94,6 +94,9 @@ def _check_settings(kind: str, settings: dict, where: str, problems: list[str]) 
             problems.append(f"{where}.security: must be none, starttls or ssl, not {security!r}")
         if "password_env" in settings and "user" not in settings:
             problems.append(f"{where}.password_env: goes with user")
+        _text(settings, "cafile", where, problems)
+        if "cafile" in settings and security == "none":
+            problems.append(f"{where}.cafile: goes with security = starttls or ssl")
     elif kind == "webhook":
         _text(settings, "url", where, problems, required=True)
         url = settings.get("url")

@@ -59,14 +59,16 @@ def _smtp(channel: Channel, message: dict) -> None:
     security = settings.get("security", "none")
     timeout = settings.get("timeout", TIMEOUT)
     try:
+        # The server's certificate is checked, against the system's CAs or `cafile` (a
+        # company's own CA): a password never goes to a server that cannot prove its name.
+        context = ssl.create_default_context(cafile=settings.get("cafile"))
         if security == "ssl":
-            server = smtplib.SMTP_SSL(host, port, timeout=timeout,
-                                      context=ssl.create_default_context())
+            server = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
         else:
             server = smtplib.SMTP(host, port, timeout=timeout)
         with server:
             if security == "starttls":
-                server.starttls(context=ssl.create_default_context())
+                server.starttls(context=context)
             if settings.get("user"):
                 _login(server, settings["user"], _secret(channel, "password_env") or "")
             refused = server.send_message(mail)
