@@ -1,5 +1,5 @@
 """The rules file (TOML): limits, reclaim rules, warning rules (crmpool/warning_rules.py) and
-notification channels (crmpool/notify/channels.py), parsed into typed objects and validated.
+notification channels (crmpool/channels.py), parsed into typed objects and validated.
 
 Pure: no database. Each reclaim rule also knows how to say itself as SQL predicates with bound
 parameters, so the sweep stays set-based and a scope value never reaches SQL as text.
@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import NamedTuple
 
+from crmpool.channels import Channel, parse_channel
 from crmpool.errors import InputError
 from crmpool.limits import Limits
-from crmpool.notify.channels import Channel, parse_channel
 from crmpool.rule_parts import (
     OWNED_LIVE_SQL,
     SCOPES,

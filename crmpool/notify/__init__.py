@@ -1,4 +1,5 @@
-"""Notifications (通知): channels named in the rules file, the outbox the sweep fills in its
-transaction, and the senders `crmpool notify` uses after it (e-mail, robot webhooks,
-commands). Nothing here holds a database transaction open on the network.
+"""Notifications (通知): the outbox the sweep fills in its transaction, the words of a
+message, and the senders `crmpool notify` uses after it (e-mail, robot webhooks, commands)
+through the channels of the rules file (crmpool/channels.py). Nothing here holds a database
+transaction open on the network.
 """

@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from crmpool.notify.channels import Channel
+from crmpool.channels import Channel
 from crmpool.notify.senders import DeliveryFailed, send
 from crmpool.rules import Rules
 from crmpool.store import transaction

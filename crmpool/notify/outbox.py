@@ -18,8 +18,8 @@ import sqlite3
 from collections import defaultdict
 from datetime import datetime, timedelta
 
+from crmpool.channels import Channel
 from crmpool.notify import digest
-from crmpool.notify.channels import Channel
 from crmpool.rules import Rules
 from crmpool.warning_rules import DETAIL_SQL
 from crmpool.when import start_of_local_day, stored

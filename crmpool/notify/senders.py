@@ -15,7 +15,7 @@ import os
 import time
 import urllib.parse
 
-from crmpool.notify.channels import Channel
+from crmpool.channels import Channel
 from crmpool.notify.digest import markdown
 
 TIMEOUT = 30  # seconds, unless the channel says otherwise
