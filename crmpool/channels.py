@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crmpool.rule_parts import is_int
+from crmpool.rule_parts import is_int, named_table
 
 TYPES = ("smtp", "webhook", "command")
 STYLES = ("generic", "wecom", "dingtalk", "feishu", "slack")
@@ -38,16 +38,12 @@ class Channel:
 
 
 def parse_channel(data: object, index: int, problems: list[str]) -> Channel | None:
-    where = f"channel[{index}]"
-    if not isinstance(data, dict):
-        problems.append(f"{where}: must be a table ([[channel]])")
-        return None
     before = len(problems)
-    name = data.get("name")
-    if isinstance(name, str) and name.strip():
-        where = f"channel[{index}] ({name})"
-    else:
-        problems.append(f"{where}.name: every channel needs a name")
+    table = named_table(data, "channel", index, problems, noun="channel")
+    if table is None:
+        return None
+    where, name = table
+    assert isinstance(data, dict)
     kind = data.get("type")
     if kind not in TYPES:
         problems.append(f"{where}.type: must be one of {', '.join(TYPES)}, not {kind!r}")
@@ -62,7 +58,7 @@ def parse_channel(data: object, index: int, problems: list[str]) -> Channel | No
     to = _parse_to(data.get("to"), where, problems)
     if len(problems) > before:
         return None
-    return Channel(name.strip(), kind, settings, to)
+    return Channel(name, kind, settings, to)
 
 
 def _text(settings: dict, key: str, where: str, problems: list[str], required: bool = False

@@ -22,6 +22,26 @@ TIME_SQL = "'%Y-%m-%dT%H:%M:%SZ'"
 OWNED_LIVE_SQL = "c.owner IS NOT NULL AND c.status <> 'invalid'"
 
 
+def named_table(data: object, kind: str, index: int, problems: list[str],
+                known: set[str] | None = None, noun: str = "rule") -> tuple[str, str] | None:
+    """The start of every `[[kind]]` table: a table, with a name, and (given `known`) no
+    other keys; (where, name) for the messages that follow, or None when it is no table."""
+    where = f"{kind}[{index}]"
+    if not isinstance(data, dict):
+        problems.append(f"{where}: must be a table ([[{kind}]])")
+        return None
+    name = data.get("name")
+    if isinstance(name, str) and name.strip():
+        where = f"{kind}[{index}] ({name})"
+    else:
+        problems.append(f"{where}.name: every {noun} needs a name")
+        name = ""
+    for key in data if known is not None else ():
+        if key not in known:
+            problems.append(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    return where, name.strip()
+
+
 def is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

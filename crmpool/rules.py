@@ -20,6 +20,7 @@ from crmpool.rule_parts import (
     SCOPES,
     TIME_SQL,
     is_int,
+    named_table,
     parse_scopes,
     positive_days,
     scope_sql,
@@ -248,19 +249,12 @@ def _parse_amount(value: object, where: str, problems: list[str]) -> int | None:
 
 def _parse_rule(data: object, index: int, channels: set[str], problems: list[str]
                 ) -> ReclaimRule | None:
-    where = f"reclaim[{index}]"
-    if not isinstance(data, dict):
-        problems.append(f"{where}: must be a table ([[reclaim]])")
-        return None
     before = len(problems)
-    name = data.get("name")
-    if isinstance(name, str) and name.strip():
-        where = f"reclaim[{index}] ({name})"
-    else:
-        problems.append(f"{where}.name: every rule needs a name")
-    for key in data:
-        if key not in RULE_KEYS:
-            problems.append(f"{where}.{key}: unknown key (known: {', '.join(sorted(RULE_KEYS))})")
+    table = named_table(data, "reclaim", index, problems, RULE_KEYS)
+    if table is None:
+        return None
+    where, name = table
+    assert isinstance(data, dict)
     triggers = [t for t in TRIGGERS if t in data]
     if len(triggers) != 1:
         found = ", ".join(triggers) or "none"
@@ -308,7 +302,7 @@ def _parse_rule(data: object, index: int, channels: set[str], problems: list[str
     if len(problems) > before or days is None:
         return None
     return ReclaimRule(
-        name=name.strip(),
+        name=name,
         trigger=kind,
         days=days,
         min_amount_cents=amount,

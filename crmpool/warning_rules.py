@@ -17,6 +17,7 @@ from crmpool.rule_parts import (
     SCOPES,
     TIME_SQL,
     is_int,
+    named_table,
     parse_scopes,
     positive_days,
     scope_sql,
@@ -144,19 +145,12 @@ class WarnRule:
 def parse_warn_rule(data: object, index: int, channels: set[str] | None,
                     problems: list[str]) -> WarnRule | None:
     """One `[[warn]]` table, or None with its problems added (each naming the key)."""
-    where = f"warn[{index}]"
-    if not isinstance(data, dict):
-        problems.append(f"{where}: must be a table ([[warn]])")
-        return None
     before = len(problems)
-    name = data.get("name")
-    if isinstance(name, str) and name.strip():
-        where = f"warn[{index}] ({name})"
-    else:
-        problems.append(f"{where}.name: every rule needs a name")
-    for key in data:
-        if key not in WARN_KEYS:
-            problems.append(f"{where}.{key}: unknown key (known: {', '.join(sorted(WARN_KEYS))})")
+    table = named_table(data, "warn", index, problems, WARN_KEYS)
+    if table is None:
+        return None
+    where, name = table
+    assert isinstance(data, dict)
     found = [c for c in CONDITIONS if c in data]
     if len(found) != 1:
         problems.append(f"{where}: needs exactly one condition of {', '.join(CONDITIONS)}"
@@ -189,7 +183,7 @@ def parse_warn_rule(data: object, index: int, channels: set[str] | None,
     scopes = parse_scopes(data, where, problems)
     if len(problems) > before or days is None:
         return None
-    return WarnRule(name.strip(), condition, days, level, notify, drop, windows, scopes)
+    return WarnRule(name, condition, days, level, notify, drop, windows, scopes)
 
 
 def parse_level(data: dict, key: str, where: str, problems: list[str]) -> str:

@@ -147,6 +147,22 @@ def why(ctx: typer.Context, customer_id: IdArg,
             s.out.rows(rows, WHY_COLUMNS, for_people=WHY_TABLE_COLUMNS)
 
 
+def _one_whose(owner: str | None, mine: bool, team: str | None) -> None:
+    if sum(map(bool, (owner, mine, team))) > 1:
+        raise UsageError("give one of --owner, --mine and --team")
+
+
+def _whose(s: Any, owner: str | None, mine: bool, team: str | None) -> str | None:
+    """The owner to show (yours with --mine); a mistyped name or team is refused."""
+    from crmpool.users import get_user, require_team
+
+    if owner:
+        get_user(s.conn, owner)
+    if team:
+        require_team(s.conn, team)
+    return s.actor.name if mine else owner
+
+
 @command(group=warnings_app, default=True)
 def warnings(
     ctx: typer.Context,
@@ -166,16 +182,11 @@ def warnings(
     if ctx.invoked_subcommand:
         return
     from crmpool.sweep.warnings import WARNING_COLUMNS, list_warnings
-    from crmpool.users import get_user, require_team
 
-    if sum(map(bool, (owner, mine, team))) > 1:
-        raise UsageError("give one of --owner, --mine and --team")
+    _one_whose(owner, mine, team)
     with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
-        if owner:
-            get_user(s.conn, owner)
-        if team:
-            require_team(s.conn, team)
-        s.out.rows(list_warnings(s.conn, owner=s.actor.name if mine else owner, team=team,
+        owner = _whose(s, owner, mine, team)
+        s.out.rows(list_warnings(s.conn, owner=owner, team=team,
                                  level=level, closed_too=all_), WARNING_COLUMNS,
                    for_people=("id", "customer_id", "name", "level", "owner", "due_at",
                                "detail", "rule", "acked_at", "closed_at", "close_reason"))
@@ -210,17 +221,12 @@ def forecast(
     from crmpool.ruleset import active_rules
     from crmpool.sweep.forecast import FORECAST_COLUMNS
     from crmpool.sweep.forecast import forecast as forecast_rows
-    from crmpool.users import get_user, require_team
 
-    if sum(map(bool, (owner, mine, team))) > 1:
-        raise UsageError("give one of --owner, --mine and --team")
+    _one_whose(owner, mine, team)
     with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
-        if owner:
-            get_user(s.conn, owner)
-        if team:
-            require_team(s.conn, team)
-        s.out.rows(forecast_rows(s.conn, active_rules(s.conn), s.now, days,
-                                 owner=s.actor.name if mine else owner, team=team),
+        owner = _whose(s, owner, mine, team)
+        s.out.rows(forecast_rows(s.conn, active_rules(s.conn), s.now, days, owner=owner,
+                                 team=team),
                    FORECAST_COLUMNS)
 
 
