@@ -313,4 +313,8 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             last_customer_id INTEGER NOT NULL
         )""",
     ]),
+    # ... and the last deal it saw: a drop in purchases is evaluated incrementally too.
+    ("deals seen by warning rules", [
+        "ALTER TABLE warn_rule_state ADD COLUMN last_deal_id INTEGER NOT NULL DEFAULT 0",
+    ]),
 ]

@@ -78,11 +78,21 @@ class WarnRule:
     def flips(self, since: datetime, until: datetime) -> tuple[str, list] | None:
         """Owned customers whose condition can begin or end between two moments with
         nothing about them written: those whose start (or, for a freeze, end) moment falls
-        in between. None when the condition slides with time (a drop in purchases) or reads
-        beyond the customer (a teams scope: a user may change teams); evaluate it whole."""
-        if self.condition == "drop_pct" or "teams" in self.scopes:
+        in between (for a drop in purchases, whose won deals crossed a window's edge). None
+        when it reads beyond the customer (a teams scope: a user may change teams); evaluate
+        it whole."""
+        if "teams" in self.scopes:
             return None
         span = timedelta(days=self.days)
+        if self.condition == "drop_pct":
+            # A drop changes with time only where a won deal crosses a window's edge: from
+            # the last window into the earlier ones, or out of the span altogether (new
+            # deals are candidates anyway: every deal since the last run is).
+            start = span * (self.windows + 1)
+            return ("c.id IN (SELECT d.customer_id FROM deals d WHERE d.stage = 'won'"
+                    " AND ((d.at > ? AND d.at <= ?) OR (d.at > ? AND d.at <= ?)))",
+                    [stored(since - span), stored(until - span), stored(since - start),
+                     stored(until - start)])
         if self.condition == "freeze_ends_days":
             return ("(c.frozen_until > ? AND c.frozen_until <= ?)"
                     " OR (c.frozen_until > ? AND c.frozen_until <= ?)",
@@ -91,8 +101,9 @@ class WarnRule:
                   "overdue_days": "c.next_contact_at"}[self.condition]
         return f"{column} > ? AND {column} <= ?", [stored(since - span), stored(until - span)]
 
-    def part(self, as_of: datetime) -> WarnPart:
-        """The customers this rule warns about as of `as_of`."""
+    def part(self, as_of: datetime, among: str = "") -> WarnPart:
+        """The customers this rule warns about as of `as_of`; `among`, a condition on a
+        customer id `{id}` that narrows the deals a drop sums (the candidates)."""
         scope, params = scope_sql(self.scopes)
         now = stored(as_of)
         before = stored(as_of - timedelta(days=self.days))
@@ -114,9 +125,9 @@ class WarnRule:
                 f"c.frozen_until > ? AND c.frozen_until <= ? AND {scope}",
                 [now, until, *params], "c.frozen_until", "date(c.frozen_until, 'localtime')",
                 "'freeze ends ' || strftime('%Y-%m-%d %H:%M', c.frozen_until, 'localtime')")
-        return self._drop_part(as_of, scope, params)
+        return self._drop_part(as_of, scope, params, among.format(id="d.customer_id"))
 
-    def _drop_part(self, as_of: datetime, scope: str, params: list) -> WarnPart:
+    def _drop_part(self, as_of: datetime, scope: str, params: list, among: str) -> WarnPart:
         window = timedelta(days=self.days)
         recent_from = stored(as_of - window)
         earliest = stored(as_of - window * (self.windows + 1))
@@ -127,7 +138,7 @@ class WarnRule:
             "SELECT d.customer_id,"
             " coalesce(sum(CASE WHEN d.at > ? THEN d.amount_cents END), 0) AS recent,"
             f" coalesce(sum(CASE WHEN d.at <= ? THEN d.amount_cents END), 0) / {self.windows}.0"
-            " AS baseline FROM deals d WHERE d.stage = 'won' AND d.at > ? AND d.at <= ?"
+            f" AS baseline FROM deals d WHERE d.stage = 'won' AND d.at > ? AND d.at <= ?{among}"
             " GROUP BY d.customer_id")
         sums_params = [recent_from, recent_from, earliest, now]
         keep = (100 - self.drop_pct) / 100  # type: ignore[operator]

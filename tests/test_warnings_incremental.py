@@ -84,6 +84,8 @@ def test_incremental_warnings_equal_a_full_evaluation(conn, db_path, tmp_path):
             sweep(db, get_user(db, "boss"), moment, moment)
         assert warnings_of(dbs[0]) == warnings_of(dbs[1])
     assert len(warnings_of(dbs[0])) > 50
+    assert {row[1] for row in warnings_of(dbs[0])} == {
+        "idle", "quiet", "churn", "overdue", "thaw", "drop", "team"}
     closed = {row[7] for row in warnings_of(dbs[0]) if row[7]}
     assert {"contact", "changed hands"} <= closed
     for db in dbs:

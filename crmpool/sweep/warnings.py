@@ -78,16 +78,22 @@ def _sources(rules: Rules, as_of_time: datetime) -> list[_Source]:
             _Part(p.predicate, p.params, p.due, [], p.due_day, detail, [],
                   ("due_day", p.due_day)) for p in rule.warns_sql(as_of_time)]))
     for warn in rules.warn:
-        p = warn.part(as_of_time)
-        episode = ("due_day", p.due_day) if p.due_params else ("due_at", p.due)
-        sources.append(_Source(warn.name, warn.level, [
-            _Part(p.predicate, p.params, p.due, p.due_params, p.due_day, p.detail,
-                  p.detail_params, episode)], warn))
+        sources.append(_Source(warn.name, warn.level, _warn_parts(warn, as_of_time), warn))
     return sources
 
 
+def _warn_parts(warn: WarnRule, as_of_time: datetime, among: str = "") -> list[_Part]:
+    p = warn.part(as_of_time, among)
+    episode = ("due_day", p.due_day) if p.due_params else ("due_at", p.due)
+    return [_Part(p.predicate, p.params, p.due, p.due_params, p.due_day, p.detail,
+                  p.detail_params, episode)]
+
+
+_AMONG_CANDIDATES = " AND {id} IN (SELECT id FROM temp.warn_candidates)"
+
+
 def _candidates(conn: sqlite3.Connection, warn: WarnRule, state: dict | None,
-                as_of_time: datetime, last_id: int) -> bool:
+                as_of_time: datetime) -> bool:
     """Fill temp.warn_candidates with the customers a warning rule needs to look at since it
     was last evaluated, or say (False) that it must look at all of them.
 
@@ -107,6 +113,9 @@ def _candidates(conn: sqlite3.Connection, warn: WarnRule, state: dict | None,
     conn.execute("INSERT INTO temp.warn_candidates SELECT customer_id FROM customer_changes")
     conn.execute("INSERT OR IGNORE INTO temp.warn_candidates SELECT id FROM customers"
                  " WHERE id > ?", (state["last_customer_id"],))
+    # Deals recorded since (an imported old deal may leave won_at as it was).
+    conn.execute("INSERT OR IGNORE INTO temp.warn_candidates SELECT customer_id FROM deals"
+                 " WHERE id > ?", (state["last_deal_id"],))
     conn.execute("INSERT OR IGNORE INTO temp.warn_candidates SELECT c.id FROM customers c"
                  f" WHERE c.owner IS NOT NULL AND ({flips[0]})", flips[1])
     return True
@@ -159,12 +168,14 @@ def _open(conn: sqlite3.Connection, source: _Source, part: _Part, few: bool, as_
     ).rowcount
 
 
-def _remember(conn: sqlite3.Connection, rules: Rules, as_of: str, last_id: int) -> None:
+def _remember(conn: sqlite3.Connection, rules: Rules, as_of: str, last_id: int,
+              last_deal: int) -> None:
     """Each warning rule was evaluated as of `as_of`; the changes are consumed."""
     conn.execute("DELETE FROM warn_rule_state")
     conn.executemany(
-        "INSERT INTO warn_rule_state (rule, definition, as_of, last_customer_id)"
-        " VALUES (?, ?, ?, ?)", [(w.name, repr(w), as_of, last_id) for w in rules.warn])
+        "INSERT INTO warn_rule_state (rule, definition, as_of, last_customer_id, last_deal_id)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(w.name, repr(w), as_of, last_id, last_deal) for w in rules.warn])
     conn.execute("DELETE FROM customer_changes")
 
 
@@ -182,14 +193,20 @@ def record_warnings(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime
     counts: dict[str, int] = {}
     states = {row["rule"]: dict(row) for row in conn.execute("SELECT * FROM warn_rule_state")}
     last_id = conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()[0]
+    last_deal = conn.execute("SELECT coalesce(max(id), 0) FROM deals").fetchone()[0]
     for source in sources:
         few = bool(source.warn) and _candidates(conn, source.warn, states.get(source.rule),
-                                                as_of_time, last_id)
+                                                as_of_time)
+        if few and source.warn.condition == "drop_pct":
+            # Sum only the candidates' deals: the drop's cost is its deals, not its warnings.
+            source = _Source(source.rule, source.level,
+                             _warn_parts(source.warn, as_of_time, _AMONG_CANDIDATES),
+                             source.warn)
         closed += _close(conn, source, few, as_of, run_id)
         counts[source.rule] = sum(_open(conn, source, part, few, as_of, run_id)
                                   for part in source.parts)
     _raise_last_days(conn, rules, as_of_time, as_of, run_id)
-    _remember(conn, rules, as_of, last_id)
+    _remember(conn, rules, as_of, last_id, last_deal)
     return counts, closed
 
 
