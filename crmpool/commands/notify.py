@@ -74,7 +74,7 @@ def notify_list(
 def notify_test(
     ctx: typer.Context,
     channel: Annotated[str, typer.Argument(help="A channel named in the rules file.",
-                                           show_default=False)],
+                                           metavar="CHANNEL", show_default=False)],
     to: Annotated[str | None, typer.Option(
         help="E-mail address for an smtp channel (default: your own).")] = None,
     fmt: FormatOpt = None,

@@ -25,10 +25,10 @@ def forecast(conn: sqlite3.Connection, rules: Rules, now: datetime, days: int, *
              owner: str | None = None, team: str | None = None) -> list[dict]:
     """Customers due to go back within `days` of `now`, by local day, soonest first; those
     already due go at the next sweep and show under today."""
-    if not 1 <= days <= MAX_DAYS:
+    if not 0 <= days <= MAX_DAYS:  # 0: only those already due, which the next sweep takes
         from crmpool.errors import UsageError
 
-        raise UsageError(f"--days must be from 1 to {MAX_DAYS:,}")
+        raise UsageError(f"--days must be from 0 to {MAX_DAYS:,}")
     if not rules.reclaim:
         return []
     dues, params = [], []
