@@ -98,11 +98,15 @@ def fill(conn: sqlite3.Connection, rules: Rules, run_id: int, as_of_time: dateti
     written = 0
     for channel in rules.channels:
         by_person: dict[str, list[dict]] = defaultdict(list)
+        whom: dict[tuple, list[str]] = {}  # (level, owner) -> recipients: once each
         for item in items:
             chosen = notify.get(item["rule"])
             if chosen is not None and channel.name not in chosen:
                 continue
-            for name in _whom(channel, item, people):
+            key = (item["level"], item["owner"])
+            if key not in whom:
+                whom[key] = _whom(channel, item, people)
+            for name in whom[key]:
                 by_person[name].append(item)
         if not by_person:
             continue
