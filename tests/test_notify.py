@@ -358,3 +358,15 @@ def test_smtp_over_tls_checks_the_servers_certificate(cli, conn, users, security
         assert seen == [(["a@example.cn"], True)]
     finally:
         controller.stop()
+
+
+def test_a_digest_lists_a_hundred_of_each_kind_and_counts_the_rest(cli, conn, users, hooks):
+    use_rules(conn, users, f'[[channel]]\nname = "hook"\ntype = "webhook"\n'
+                           f'url = "{hooks["url"]}/x"\nto = {{ mid = ["owner"] }}\n{IDLE_WARN}')
+    add_customers(conn, [{"name": f"客户{i}", "owner": "li", "assigned_at": days_ago(40),
+                          "last_contact_at": days_ago(12)} for i in range(130)])
+    assert cli("sweep").exit_code == 0
+    [(_, body)] = hooks["requests"]
+    assert body["text"].count("no contact for 10 days") == 100
+    assert "… and 30 more (crmpool warnings --mine)" in body["text"]
+    assert body["data"]["people"][0]["count"] == 130

@@ -16,6 +16,11 @@ from crmpool.when import local_display
 _KIND_TITLES = {"warning": "Warnings 预警", "reclaimed": "Reclaimed 已回收",
                 "follow-up": "Follow-ups due today 今日待跟进"}
 _LEVEL_MARKS = {"high": "高 high", "mid": "中 mid", "low": "低 low"}
+# A message lists at most this many of each kind per person (a first night after new rules
+# can open thousands); the rest are counted and found with the command named.
+MOST_LINES = 100
+_MORE = {"warning": "crmpool warnings --mine", "reclaimed": "crmpool events --action reclaim",
+         "follow-up": "crmpool due --mine"}
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,13 @@ def compose(grouped: dict[str, list[dict]], people: dict[str, dict], as_of: date
             mine = [i for i in items if i["kind"] == kind]
             if not mine:
                 continue
+            lines = [_line(i) for i in mine[:MOST_LINES]]
+            if len(mine) > MOST_LINES:
+                lines.append(f"… and {len(mine) - MOST_LINES:,} more ({_MORE[kind]})")
             text_parts.append(title)
-            text_parts += [f"  - {_line(i)}" for i in mine]
+            text_parts += [f"  - {line}" for line in lines]
             html_parts.append(f"<h3>{html.escape(title)}</h3><ul>"
-                              + "".join(f"<li>{html.escape(_line(i))}</li>" for i in mine)
+                              + "".join(f"<li>{html.escape(line)}</li>" for line in lines)
                               + "</ul>")
     text = "\n".join([subject, "", *text_parts, "",
                       "crmpool warnings --mine lists what is open; crmpool warnings ack ID"
@@ -69,7 +77,8 @@ def compose(grouped: dict[str, list[dict]], people: dict[str, dict], as_of: date
             f"<h1>{html.escape(subject)}</h1>{''.join(html_parts)}</body></html>")
     payload = {"subject": subject, "as_of": as_of.isoformat(),
                "people": [{"user": person, "display": people.get(person, {}).get("display"),
-                           "items": items} for person, items in grouped.items()]}
+                           "items": items[:MOST_LINES * len(_KIND_TITLES)],
+                           "count": len(items)} for person, items in grouped.items()]}
     return Message(subject, text, page, payload)
 
 
