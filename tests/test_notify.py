@@ -370,3 +370,19 @@ def test_a_digest_lists_a_hundred_of_each_kind_and_counts_the_rest(cli, conn, us
     assert body["text"].count("no contact for 10 days") == 100
     assert "… and 30 more (crmpool warnings --mine)" in body["text"]
     assert body["data"]["people"][0]["count"] == 130
+
+
+def test_an_undone_run_sends_nothing_it_had_not_sent(cli, conn, users, hooks):
+    use_rules(conn, users, f'[[channel]]\nname = "hook"\ntype = "webhook"\n'
+                           f'url = "{hooks["url"]}/x"\n{IDLE_WARN}')
+    idle_customers(conn)
+    assert cli("sweep", "--no-notify").exit_code == 0
+    [waiting] = cli.rows("notify", "list")
+    assert waiting["status"] == "pending"
+    assert cli("sweep", "--undo", str(waiting["run_id"])).exit_code == 0
+    assert cli.rows("notify", "list") == []
+    assert cli("notify").exit_code == 0 and hooks["requests"] == []
+    # The next run finds the warning again and tells it once.
+    cli.now = stored(NOW + timedelta(hours=1))
+    assert cli("sweep").exit_code == 0
+    assert len(hooks["requests"]) == 1
