@@ -199,3 +199,16 @@ def test_overdue_and_thaw_warnings_close_when_their_condition_ends(cli, conn, us
     closed = {w["rule"]: w["close_reason"] for w in list_warnings(conn, closed_too=True)}
     assert closed == {"overdue": "contact", "thaw": "condition ended"}
     assert open_ones(conn) == []
+
+
+def test_due_shows_warning_rules_as_warnings_not_as_reclaims(cli, conn, users):
+    use_rules(conn, users, '[[warn]]\nname = "churn"\nno_won_days = 90\nlevel = "high"\n'
+                           '[[reclaim]]\nname = "idle"\nidle_days = 30\nwarn_days = 5\n')
+    add_customers(conn, [
+        {"name": "老客户", "owner": "li", "won_at": days_ago(100), "status": "won"},
+        {"name": "快回收", "owner": "li", "assigned_at": days_ago(27)}])
+    sweep(conn, users["boss"], NOW, NOW)
+    rows = {r["name"]: r for r in cli.rows("due", "--mine", as_user="li")}
+    assert rows["快回收"]["what"] == "reclaim" and "rule idle" in rows["快回收"]["detail"]
+    assert rows["老客户"]["what"] == "warning"
+    assert rows["老客户"]["detail"] == "[high] bought before, no won deal for 90 days"
