@@ -317,4 +317,7 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
     ("deals seen by warning rules", [
         "ALTER TABLE warn_rule_state ADD COLUMN last_deal_id INTEGER NOT NULL DEFAULT 0",
     ]),
+    # Open warnings by owner are found through their customers (customers_owner); the index
+    # cost every new warning an entry (measured: 0.2 s of a 1.9 s night at 1M customers).
+    ("no index of open warnings by owner", ["DROP INDEX warnings_open"]),
 ]

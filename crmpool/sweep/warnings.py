@@ -236,11 +236,14 @@ def list_warnings(conn: sqlite3.Connection, *, owner: str | None = None,
     params: list[object] = []
     if not closed_too:
         clauses.append("w.closed_at IS NULL AND c.owner = w.owner")
+    # An open warning's owner is its customer's: found through the customers' owner index
+    # (a rep's hundred customers), not an index of warnings every new warning would pay for.
+    whose = "w.owner" if closed_too else "c.owner"
     if owner:
-        clauses.append("w.owner = ?")
+        clauses.append(f"{whose} = ?")
         params.append(owner)
     if team:
-        clauses.append("w.owner IN (SELECT name FROM users WHERE team = ?)")
+        clauses.append(f"{whose} IN (SELECT name FROM users WHERE team = ?)")
         params.append(team)
     if level:
         if level not in LEVELS:
