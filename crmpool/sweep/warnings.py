@@ -93,7 +93,7 @@ _AMONG_CANDIDATES = " AND {id} IN (SELECT id FROM temp.warn_candidates)"
 
 
 def _candidates(conn: sqlite3.Connection, warn: WarnRule, state: dict | None,
-                as_of_time: datetime) -> bool:
+                as_of_time: datetime, written: set[str]) -> bool:
     """Fill temp.warn_candidates with the customers a warning rule needs to look at since it
     was last evaluated, or say (False) that it must look at all of them.
 
@@ -108,17 +108,29 @@ def _candidates(conn: sqlite3.Connection, warn: WarnRule, state: dict | None,
     flips = warn.flips(from_stored(state["as_of"]), as_of_time)
     if flips is None:
         return False
+    if not written:  # once a run: `written` remembers it was
+        _written_since(conn, state)
+        written.add("done")
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS warn_candidates (id INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM temp.warn_candidates")
-    conn.execute("INSERT INTO temp.warn_candidates SELECT customer_id FROM customer_changes")
-    conn.execute("INSERT OR IGNORE INTO temp.warn_candidates SELECT id FROM customers"
-                 " WHERE id > ?", (state["last_customer_id"],))
-    # Deals recorded since (an imported old deal may leave won_at as it was).
-    conn.execute("INSERT OR IGNORE INTO temp.warn_candidates SELECT customer_id FROM deals"
-                 " WHERE id > ?", (state["last_deal_id"],))
+    conn.execute("INSERT INTO temp.warn_candidates SELECT id FROM temp.warn_written")
     conn.execute("INSERT OR IGNORE INTO temp.warn_candidates SELECT c.id FROM customers c"
                  f" WHERE c.owner IS NOT NULL AND ({flips[0]})", flips[1])
     return True
+
+
+def _written_since(conn: sqlite3.Connection, state: dict) -> None:
+    """temp.warn_written: customers written, added, or given a deal since the rules were
+    last evaluated; the same for every rule (_remember records them together), so the
+    caller works it out once a run."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS warn_written (id INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.warn_written")
+    conn.execute("INSERT INTO temp.warn_written SELECT customer_id FROM customer_changes")
+    conn.execute("INSERT OR IGNORE INTO temp.warn_written SELECT id FROM customers"
+                 " WHERE id > ?", (state["last_customer_id"],))
+    # Deals recorded since (an imported old deal may leave won_at as it was).
+    conn.execute("INSERT OR IGNORE INTO temp.warn_written SELECT customer_id FROM deals"
+                 " WHERE id > ?", (state["last_deal_id"],))
 
 
 def _close(conn: sqlite3.Connection, source: _Source, few: bool, as_of: str,
@@ -194,9 +206,10 @@ def record_warnings(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime
     states = {row["rule"]: dict(row) for row in conn.execute("SELECT * FROM warn_rule_state")}
     last_id = conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()[0]
     last_deal = conn.execute("SELECT coalesce(max(id), 0) FROM deals").fetchone()[0]
+    written: set[str] = set()
     for source in sources:
         few = bool(source.warn) and _candidates(conn, source.warn, states.get(source.rule),
-                                                as_of_time)
+                                                as_of_time, written)
         if few and source.warn.condition == "drop_pct":
             # Sum only the candidates' deals: the drop's cost is its deals, not its warnings.
             source = _Source(source.rule, source.level,
