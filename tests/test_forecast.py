@@ -75,6 +75,7 @@ def test_forecast_by_owner_and_team_in_every_format(cli, conn, users):
     assert [(r["name"], r["rule"], r["day"]) for r in rows] == [
         ("陈的", "idle", "2026-11-24"), ("李的", "idle", "2026-11-25")]
     assert [r["name"] for r in cli.rows("forecast", "--mine", as_user="li")] == ["李的"]
+    assert [r["name"] for r in cli.rows("forecast", as_user="li")] == ["李的"]  # a rep's own
     assert [r["name"] for r in cli.rows("forecast", "--team", "west")] == ["陈的"]
     assert "2026-11-24" in cli("forecast", "-f", "csv").stdout
     assert cli.rows("forecast", "--days", "0") == []  # nobody is already due

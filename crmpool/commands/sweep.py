@@ -153,14 +153,17 @@ def _one_whose(owner: str | None, mine: bool, team: str | None) -> None:
 
 
 def _whose(s: Any, owner: str | None, mine: bool, team: str | None) -> str | None:
-    """The owner to show (yours with --mine); a mistyped name or team is refused."""
+    """The owner to show (yours with --mine, and a rep's own by default, as `due` does); a
+    mistyped name or team is refused."""
     from crmpool.users import get_user, require_team
 
     if owner:
         get_user(s.conn, owner)
     if team:
         require_team(s.conn, team)
-    return s.actor.name if mine else owner
+    if mine or (s.actor.role == "rep" and not owner and not team):
+        return s.actor.name
+    return owner
 
 
 @command(group=warnings_app, default=True)
