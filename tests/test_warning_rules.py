@@ -51,6 +51,24 @@ def test_idle_days_opens_once_and_closes_on_a_contact(conn, users):
         ("contact", True)]
 
 
+def test_a_rule_taken_out_of_the_rules_closes_only_its_own_warnings(conn, users):
+    both = ('[[warn]]\nname = "quiet"\nidle_days = 10\n'
+            '[[warn]]\nname = "quieter"\nidle_days = 5\n'
+            '[[warn]]\nname = "a-first"\nidle_days = 3\n')
+    use_rules(conn, users, both)
+    add_customers(conn, [{"name": n, "owner": "li", "assigned_at": days_ago(40),
+                          "last_contact_at": days_ago(12)} for n in ("甲", "乙")])
+    sweep(conn, users["boss"], NOW, NOW)
+    assert sorted({w["rule"] for w in open_ones(conn)}) == ["a-first", "quiet", "quieter"]
+    use_rules(conn, users, '[[warn]]\nname = "quieter"\nidle_days = 5\n')
+    report = sweep(conn, users["boss"], NOW + timedelta(hours=1), NOW)
+    assert report.warnings_closed == 4
+    assert {w["rule"] for w in open_ones(conn)} == {"quieter"}
+    assert sorted((w["rule"], w["close_reason"]) for w in list_warnings(conn, closed_too=True)
+                  if w["closed_at"]) == [("a-first", "rule removed")] * 2 + [
+                      ("quiet", "rule removed")] * 2
+
+
 def test_no_won_days_is_churn_of_a_customer_who_bought(conn, users):
     use_rules(conn, users, '[[warn]]\nname = "churn"\nno_won_days = 90\nlevel = "high"\n')
     ids = add_customers(conn, [

@@ -5,7 +5,7 @@ A warning opens when its condition starts to hold, stays open while the same own
 same episode (the same due day), and closes, with the run and the reason, when that stops: a
 contact, a won deal, a change of hands, a reclaim, the condition ending, the rule going. A
 closed warning stays closed; if its condition holds again, a new one opens (only open
-warnings are unique: migration 3's warnings_episode index). A reclaim warning rises to `high`
+warnings are unique: the warnings_episode index). A reclaim warning rises to `high`
 on its last day; the rise is recorded on the warning (from_level, risen_run_id), not as a new
 one. Set-based, inside the sweep's transaction.
 
@@ -133,6 +133,18 @@ def _written_since(conn: sqlite3.Connection, state: dict) -> None:
                  " WHERE id > ?", (state["last_deal_id"],))
 
 
+def _open_rules(conn: sqlite3.Connection) -> list[str]:
+    """The rules with open warnings, one index step each (warnings_episode leads by rule),
+    not a pass over every open warning."""
+    rules: list[str] = []
+    while True:
+        row = conn.execute("SELECT min(rule) FROM warnings WHERE closed_at IS NULL AND rule > ?",
+                           (rules[-1] if rules else "",)).fetchone()
+        if row[0] is None:
+            return rules
+        rules.append(row[0])
+
+
 def _close(conn: sqlite3.Connection, source: _Source, few: bool, as_of: str,
            run_id: int) -> int:
     """Close the source's open warnings that no longer hold (only the candidates' with
@@ -198,10 +210,11 @@ def record_warnings(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime
     sources = _sources(rules, as_of_time)
     names = [source.rule for source in sources]
     # Rules that no longer warn (changed or gone) leave nothing open behind them.
-    closed = conn.execute(
-        "UPDATE warnings SET closed_at = ?, closed_run_id = ?, close_reason = 'rule removed'"
-        f" WHERE closed_at IS NULL AND rule NOT IN ({', '.join('?' * len(names))})",
-        (as_of, run_id, *names)).rowcount
+    closed = 0
+    for gone in set(_open_rules(conn)) - set(names):
+        closed += conn.execute(
+            "UPDATE warnings SET closed_at = ?, closed_run_id = ?, close_reason = 'rule removed'"
+            " WHERE closed_at IS NULL AND rule = ?", (as_of, run_id, gone)).rowcount
     counts: dict[str, int] = {}
     states = {row["rule"]: dict(row) for row in conn.execute("SELECT * FROM warn_rule_state")}
     last_id = conn.execute("SELECT coalesce(max(id), 0) FROM customers").fetchone()[0]
