@@ -11,7 +11,7 @@ from crmpool.errors import UsageError
 from crmpool.when import stored
 
 EVENT_COLUMNS = ("id", "customer_id", "at", "action", "actor", "from_owner", "to_owner",
-                 "from_pool", "to_pool", "rule", "reason", "run_id")
+                 "from_pool", "to_pool", "rule", "reason", "run_id", "distribution_id")
 
 
 def record(conn: sqlite3.Connection, customer_id: int | None, action: str, actor: str,

@@ -14,22 +14,36 @@ from crmpool.errors import UsageError
 CONTACT_COLUMNS = ("id", "customer_id", "at", "via", "note", "user", "next_at")
 DEAL_COLUMNS = ("id", "customer_id", "amount", "stage", "at", "user", "note")
 _SQL = {
-    "customers": f"SELECT {', '.join(EXPORT_COLUMNS)} FROM customers ORDER BY id",
-    "contacts": "SELECT id, customer_id, at, via, note, user, next_at FROM contacts ORDER BY id",
-    "deals": "SELECT id, customer_id, amount_cents, stage, at, user, note FROM deals ORDER BY id",
-    "events": f"SELECT {', '.join(EVENT_COLUMNS)} FROM events ORDER BY id",
+    "customers": f"SELECT {', '.join(EXPORT_COLUMNS)} FROM customers",
+    "contacts": "SELECT id, customer_id, at, via, note, user, next_at FROM contacts",
+    "deals": "SELECT id, customer_id, amount_cents, stage, at, user, note FROM deals",
+    "events": f"SELECT {', '.join(EVENT_COLUMNS)} FROM events",
 }
+# Everything, or the customers a user sees in full (crmpool/visibility.py), as a condition
+# on `c` with named parameters.
+Scope = tuple[str, dict]
+EVERYTHING: Scope = ("1", {})
 _COLUMNS = {"customers": EXPORT_COLUMNS, "contacts": CONTACT_COLUMNS, "deals": DEAL_COLUMNS,
             "events": EVENT_COLUMNS}
 
 
-def export_rows(conn: sqlite3.Connection, kind: str) -> tuple[tuple[str, ...], Iterator[dict]]:
+def _where(kind: str, scope: Scope) -> str:
+    """The rows of `kind` inside the scope, in id order."""
+    if scope[0] == "1":
+        return " ORDER BY id"
+    if kind == "customers":
+        return f" AS c WHERE {scope[0]} ORDER BY id"
+    return f" WHERE customer_id IN (SELECT c.id FROM customers c WHERE {scope[0]}) ORDER BY id"
+
+
+def export_rows(conn: sqlite3.Connection, kind: str, scope: Scope = EVERYTHING
+                ) -> tuple[tuple[str, ...], Iterator[dict]]:
     """The columns and a stream of rows of one kind."""
     if kind not in _SQL:
         raise UsageError(f"--kind must be one of {', '.join(_SQL)}")
 
     def rows() -> Iterator[dict]:
-        for row in conn.execute(_SQL[kind]):
+        for row in conn.execute(_SQL[kind] + _where(kind, scope), scope[1]):
             item = dict(row)
             if kind == "deals":
                 item["amount"] = from_cents(item.pop("amount_cents"))
@@ -49,12 +63,14 @@ _TABLES = {"customers": "customers", "contacts": "contacts", "deals": "deals",
            "events": "events"}
 
 
-def export_json_texts(conn: sqlite3.Connection, kind: str) -> Iterator[str]:
+def export_json_texts(conn: sqlite3.Connection, kind: str, scope: Scope = EVERYTHING
+                      ) -> Iterator[str]:
     """Every row of one kind as a JSON object's text, streamed in batches."""
     if kind not in _SQL:
         raise UsageError(f"--kind must be one of {', '.join(_SQL)}")
     pairs = ", ".join(f"'{c}', {_JSON_VALUE.get(c, c)}" for c in _COLUMNS[kind])
-    yield from _texts(conn, f"SELECT json_object({pairs}) FROM {_TABLES[kind]} ORDER BY id")
+    yield from _texts(conn, f"SELECT json_object({pairs}) FROM {_TABLES[kind]}"
+                      f"{_where(kind, scope)}", scope[1])
 
 
 def _texts(conn: sqlite3.Connection, sql: str, params: dict | None = None) -> Iterator[str]:
@@ -109,7 +125,8 @@ def _plain_cell(value: str) -> str:
     return f"coalesce({value}, '')"
 
 
-def export_lines(conn: sqlite3.Connection, kind: str, fmt: str) -> tuple[str, Iterator[str]]:
+def export_lines(conn: sqlite3.Connection, kind: str, fmt: str, scope: Scope = EVERYTHING
+                 ) -> tuple[str, Iterator[str]]:
     """CSV or TSV of one kind, each line built by SQLite: the header and a stream of lines.
 
     The same text as the Python writers in output.py give, guard and quoting included (the
@@ -121,6 +138,6 @@ def export_lines(conn: sqlite3.Connection, kind: str, fmt: str) -> tuple[str, It
     separator = "','" if fmt == "csv" else "char(9)"
     line = f" || {separator} || ".join(
         (_plain_cell if c in _PLAIN else cell)(_TEXT_VALUE.get(c, c)) for c in _COLUMNS[kind])
-    lines = _texts(conn, f"SELECT {line} FROM {_TABLES[kind]} ORDER BY id",
-                   {"leaders": _LEADERS, "spaces": _SPACES})
+    lines = _texts(conn, f"SELECT {line} FROM {_TABLES[kind]}{_where(kind, scope)}",
+                   {"leaders": _LEADERS, "spaces": _SPACES, **scope[1]})
     return ("," if fmt == "csv" else "\t").join(_COLUMNS[kind]), lines

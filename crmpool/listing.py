@@ -56,6 +56,9 @@ class CustomerFilter:
     sort: str = "id"
     desc: bool = False
     limit: int | None = None
+    # Pools whose waiting customers are not listed: those the user may not claim from
+    # (crmpool/pool_access.closed_pools).
+    hidden_pools: tuple[str, ...] = ()
 
 
 def list_customers(conn: sqlite3.Connection, where: CustomerFilter, now: datetime
@@ -99,6 +102,10 @@ def _query(conn: sqlite3.Connection, where: CustomerFilter, now: datetime
         require_pool(conn, where.pool)
         clauses.append("c.pool = ?")
         params.append(where.pool)
+    if where.hidden_pools:
+        clauses.append(f"NOT (c.owner IS NULL AND c.pool IN"
+                       f" ({', '.join('?' * len(where.hidden_pools))}))")
+        params.extend(where.hidden_pools)
     for column in ("level", "region", "industry"):
         value = getattr(where, column)
         if value:

@@ -329,4 +329,41 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
         "CREATE UNIQUE INDEX warnings_episode ON warnings (rule, customer_id, due_day)"
         " WHERE closed_at IS NULL",
     ]),
+    # Pools with members (a user, or `team:NAME`) and admins, and limits of their own
+    # (crmpool/pool_access.py); automatic distribution (crmpool/distribute/): each run, the
+    # round-robin turn of each pool, and on every assignment it made, its run. A pool with
+    # no members stays open to everyone, so existing databases keep working.
+    ("pool members and distribution", [
+        "ALTER TABLE pools ADD COLUMN claims_per_day INTEGER",
+        "ALTER TABLE pools ADD COLUMN cooldown_days INTEGER",
+        """CREATE TABLE pool_members (
+            pool TEXT NOT NULL REFERENCES pools (name),
+            member TEXT NOT NULL,
+            PRIMARY KEY (pool, member)
+        )""",
+        """CREATE TABLE pool_admins (
+            pool TEXT NOT NULL REFERENCES pools (name),
+            user TEXT NOT NULL REFERENCES users (name),
+            PRIMARY KEY (pool, user)
+        )""",
+        """CREATE TABLE distributions (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            strategy TEXT NOT NULL,
+            pool TEXT,
+            rule TEXT,
+            run_id INTEGER REFERENCES runs (id),
+            assigned INTEGER NOT NULL DEFAULT 0,
+            left_in_pool INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE distribution_turns (
+            pool TEXT PRIMARY KEY,
+            last_user TEXT NOT NULL
+        )""",
+        "ALTER TABLE events ADD COLUMN distribution_id INTEGER REFERENCES distributions (id)",
+        # What a user received from pools today: the daily limit counts every way in.
+        "CREATE INDEX events_received ON events (to_owner, at)"
+        " WHERE from_pool IS NOT NULL AND to_owner IS NOT NULL",
+    ]),
 ]

@@ -18,9 +18,16 @@ from crmpool.policy import (
     require_access,
     require_usable,
 )
+from crmpool.pool_access import (
+    admin_pools,
+    administers,
+    pool_limits,
+    require_member,
+    require_open,
+)
 from crmpool.pools import require_pool
 from crmpool.ruleset import active_limits
-from crmpool.users import User, get_user, require_role
+from crmpool.users import User, get_user
 from crmpool.when import stored
 
 
@@ -42,9 +49,11 @@ def claim(conn: sqlite3.Connection, actor: User, ids: Iterable[int],
             raise Refused(f"you already own customer {customer_id}")
         if customer["owner"] is not None:
             raise Refused(f"customer {customer_id} already belongs to {customer['owner']}")
+        require_open(conn, actor, customer["pool"], customer_id)
         require_usable(customer, now)
-        check_cooldown(conn, actor, customer_id, limits, now)
-        check_claim_limit(conn, actor, limits, now)
+        pool_rules = pool_limits(conn, customer["pool"], limits)
+        check_cooldown(conn, actor, customer_id, pool_rules, now)
+        check_claim_limit(conn, actor, limits, now, customer["pool"])
         check_cap(conn, actor, limits, you=True)
         _take(conn, customer_id, actor.name, now)
         audit.record(conn, customer_id, "claim", actor.name, now, to_owner=actor.name,
@@ -83,16 +92,19 @@ def release(conn: sqlite3.Connection, actor: User, ids: Iterable[int], reason: s
 
 def assign(conn: sqlite3.Connection, actor: User, ids: Iterable[int], to: str,
            now: datetime) -> list[Outcome]:
-    """A manager (within their team) or an admin hands customers to a user, within cap."""
+    """Hand customers to a user, within their cap, daily limit and cooldown: a manager within
+    their team, an admin to anyone, a pool's admin its waiting customers to its members."""
     limits = active_limits(conn)
     target: list[User] = []
 
     def check_target() -> None:
-        require_role(actor, "manager", "admin", to="assign customers")
+        if actor.role == "rep" and not admin_pools(conn, actor):
+            raise Refused("only a manager, an admin or a pool admin can assign customers")
         user = get_user(conn, to)
         if not user.active:
             raise Refused(f"{to} is inactive and cannot be given customers")
-        if not manages(conn, actor, to):
+        if actor.role == "manager" and not manages(conn, actor, to) and not admin_pools(
+                conn, actor):
             raise Refused(f"{to} is not in your team ({actor.team or 'none'})")
         target.append(user)
 
@@ -101,14 +113,29 @@ def assign(conn: sqlite3.Connection, actor: User, ids: Iterable[int], to: str,
         customer = load_customer(conn, customer_id)
         if customer["owner"] == user.name:
             raise Refused(f"customer {customer_id} already belongs to {user.name}")
-        if customer["owner"] is not None:
+        in_pool = customer["owner"] is None
+        by_team = actor.role != "rep" and manages(conn, actor, user.name)
+        if not in_pool:
             require_access(conn, actor, customer, "reassign it")
+            if not by_team:
+                raise Refused(f"{to} is not in your team ({actor.team or 'none'})")
+        elif not by_team:
+            # A pool admin hands the pool's customers to its members (or keeps them).
+            if not administers(conn, actor, customer["pool"]):
+                raise Refused(f"customer {customer_id} waits in the {customer['pool']!r} pool:"
+                              f" only its admins, {to}'s manager or an admin may assign it")
+            require_member(conn, user, customer["pool"])
         require_usable(customer, now)
-        check_cap(conn, user, limits, you=user.name == actor.name)
+        you = user.name == actor.name
+        check_cap(conn, user, limits, you=you)
+        if in_pool:
+            check_cooldown(conn, user, customer_id, pool_limits(conn, customer["pool"], limits),
+                           now, you=you)
+            check_claim_limit(conn, user, limits, now, customer["pool"], you=you)
         _take(conn, customer_id, user.name, now)
         audit.record(conn, customer_id, "assign", actor.name, now,
                      from_owner=customer["owner"], to_owner=user.name,
-                     from_pool=None if customer["owner"] else customer["pool"])
+                     from_pool=customer["pool"] if in_pool else None)
         return f"assigned {customer['name']} to {user.name}"
 
     return for_each_id(conn, ids, one, "assigned", before=check_target)

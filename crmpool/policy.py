@@ -98,24 +98,42 @@ def check_cap(conn: sqlite3.Connection, user: User, limits: Limits, *, you: bool
         raise Refused(f"{who} {held}: release some first")
 
 
-def check_claim_limit(conn: sqlite3.Connection, actor: User, limits: Limits,
-                      now: datetime) -> None:
-    """Refuse when the actor has used up today's claims (local calendar day)."""
-    if limits.claims_per_day == 0:
+def check_claim_limit(conn: sqlite3.Connection, user: User, limits: Limits, now: datetime,
+                      pool: str | None = None, *, you: bool = True) -> None:
+    """Refuse when the user has taken today's quota from pools (local calendar day).
+
+    It counts what the user received from a pool however it came: claimed, assigned or
+    distributed. A pool with its own claims_per_day counts what came from it alone; the
+    `[limits]` one counts what came from the pools without their own.
+    """
+    from crmpool.pool_access import pool_limits, pools_with_own_daily_limit
+
+    own = pools_with_own_daily_limit(conn)
+    limit = pool_limits(conn, pool, limits).claims_per_day if pool else limits.claims_per_day
+    if limit == 0:
         return
     day_start = start_of_local_day(now)
+    if pool in own:
+        which, which_params = "from_pool = ?", [pool]
+    else:
+        which = f"from_pool NOT IN ({', '.join('?' * len(own))})"
+        which_params = own
     made = conn.execute(
-        "SELECT count(*) FROM events WHERE actor = ? AND action = 'claim' AND at >= ? AND at < ?",
-        (actor.name, stored(day_start), stored(day_start + timedelta(days=1))),
+        "SELECT count(*) FROM events WHERE to_owner = ? AND from_pool IS NOT NULL"
+        f" AND action IN ('claim', 'assign') AND at >= ? AND at < ? AND {which}",
+        (user.name, stored(day_start), stored(day_start + timedelta(days=1)), *which_params),
     ).fetchone()[0]
-    if made >= limits.claims_per_day:
-        raise Refused(f"you have made {plural(made, 'claim')} today and the daily limit is"
-                      f" {limits.claims_per_day}: try again tomorrow")
+    if made >= limit:
+        where = f"from the {pool!r} pool " if pool in own else "from pools "
+        who = "you have" if you else f"{user.name} has"
+        raise Refused(f"{who} taken {plural(made, 'customer')} {where}today and the daily limit"
+                      f" is {limit}: try again tomorrow")
 
 
 def check_cooldown(conn: sqlite3.Connection, actor: User, customer_id: int, limits: Limits,
-                   now: datetime) -> None:
-    """Refuse a previous owner who gave the customer up less than cooldown_days ago."""
+                   now: datetime, *, you: bool = True) -> None:
+    """Refuse a previous owner who gave the customer up less than cooldown_days ago
+    (`limits` already carry the customer's pool's own cooldown_days, if it has one)."""
     if limits.cooldown_days == 0:
         return
     # The reclaims of an undone sweep run never happened, as far as cooldowns go.
@@ -129,8 +147,9 @@ def check_cooldown(conn: sqlite3.Connection, actor: User, customer_id: int, limi
         return
     until = from_stored(row["at"]) + timedelta(days=limits.cooldown_days)
     if until > now:
-        how = (f"you released customer {customer_id}" if row["action"] == "release" else
-               f"customer {customer_id} was reclaimed from you by rule {row['rule']!r}")
+        who, whom = ("you", "you") if you else (actor.name, actor.name)
+        how = (f"{who} released customer {customer_id}" if row["action"] == "release" else
+               f"customer {customer_id} was reclaimed from {whom} by rule {row['rule']!r}")
         raise Refused(
             f"{how} on {local_display(row['at'])}; a previous owner may claim it again after"
             f" {plural(limits.cooldown_days, 'day')}, from {local_display(stored(until))}"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from crmpool.errors import NotFound, Refused, UsageError
-from crmpool.users import User, require_role
+from crmpool.users import User, get_user, require_role, require_team
 from crmpool.when import stored
 
 DEFAULT_POOL = "public"
+MAX_POOL_LIMIT = 100_000  # the largest claims_per_day or cooldown_days a pool may set
 
 
 def pool_names(conn: sqlite3.Connection) -> set[str]:
@@ -24,8 +26,10 @@ def require_pool(conn: sqlite3.Connection, name: str) -> str:
     return name
 
 
-def add_pool(conn: sqlite3.Connection, actor: User | None, name: str, now: datetime) -> None:
-    """Create a pool (admin only; `actor` None is `init` making `public`)."""
+def add_pool(conn: sqlite3.Connection, actor: User | None, name: str, now: datetime,
+             settings: PoolSettings | None = None) -> None:
+    """Create a pool (admin only; `actor` None is `init` making `public`), with members,
+    admins and limits of its own if given."""
     if actor is not None:
         require_role(actor, "admin", to="create pools")
     from crmpool.values import check_name
@@ -37,15 +41,83 @@ def add_pool(conn: sqlite3.Connection, actor: User | None, name: str, now: datet
     if conn.execute("SELECT 1 FROM pools WHERE name = ?", (name,)).fetchone():
         raise Refused(f"a pool named {name!r} already exists")
     conn.execute("INSERT INTO pools (name, created_at) VALUES (?, ?)", (name, stored(now)))
+    if settings is not None:
+        _apply(conn, name, settings)
+
+
+@dataclass
+class PoolSettings:
+    """What `pool add` and `pool set` change: members (a user or `team:NAME`) and admins
+    added and removed, and the pool's own limits (`clear_limits`: back to `[limits]`)."""
+
+    add_members: list[str] = field(default_factory=list)
+    remove_members: list[str] = field(default_factory=list)
+    add_admins: list[str] = field(default_factory=list)
+    remove_admins: list[str] = field(default_factory=list)
+    claims_per_day: int | None = None
+    cooldown_days: int | None = None
+    clear_limits: bool = False
+
+
+def set_pool(conn: sqlite3.Connection, actor: User, name: str, settings: PoolSettings) -> None:
+    """Change a pool's members, admins and limits (admin only)."""
+    require_role(actor, "admin", to="change pools")
+    require_pool(conn, name)
+    _apply(conn, name, settings)
+
+
+def _apply(conn: sqlite3.Connection, pool: str, settings: PoolSettings) -> None:
+    for member in settings.add_members:
+        _check_member(conn, member)
+        conn.execute("INSERT OR IGNORE INTO pool_members (pool, member) VALUES (?, ?)",
+                     (pool, member))
+    for member in settings.remove_members:
+        if not conn.execute("DELETE FROM pool_members WHERE pool = ? AND member = ?",
+                            (pool, member)).rowcount:
+            raise NotFound(f"{member} is not a member of the {pool!r} pool")
+    for admin in settings.add_admins:
+        get_user(conn, admin)
+        conn.execute("INSERT OR IGNORE INTO pool_admins (pool, user) VALUES (?, ?)",
+                     (pool, admin))
+    for admin in settings.remove_admins:
+        if not conn.execute("DELETE FROM pool_admins WHERE pool = ? AND user = ?",
+                            (pool, admin)).rowcount:
+            raise NotFound(f"{admin} is not an admin of the {pool!r} pool")
+    if settings.clear_limits:
+        conn.execute("UPDATE pools SET claims_per_day = NULL, cooldown_days = NULL"
+                     " WHERE name = ?", (pool,))
+    for column in ("claims_per_day", "cooldown_days"):
+        value = getattr(settings, column)
+        if value is not None:
+            if not 0 <= value <= MAX_POOL_LIMIT:
+                raise UsageError(f"--{column.replace('_', '-')} must be a whole number from 0"
+                                 f" to {MAX_POOL_LIMIT}, not {value}")
+            conn.execute(f"UPDATE pools SET {column} = ? WHERE name = ?", (value, pool))
+
+
+def _check_member(conn: sqlite3.Connection, member: str) -> None:
+    """A member is a user or `team:NAME` of a team that has users."""
+    from crmpool.pool_access import TEAM_PREFIX
+
+    if member.startswith(TEAM_PREFIX):
+        require_team(conn, member[len(TEAM_PREFIX):])
+    else:
+        get_user(conn, member)
 
 
 def list_pools(conn: sqlite3.Connection) -> list[dict]:
-    """Every pool with how many customers wait in it and how many call it home."""
+    """Every pool: its members, admins, customers waiting and calling it home, and limits
+    (an empty one follows `[limits]`)."""
     rows = conn.execute(
         """SELECT p.name,
+                  (SELECT group_concat(member, ', ') FROM (SELECT member FROM pool_members m
+                     WHERE m.pool = p.name ORDER BY member)) AS members,
+                  (SELECT group_concat(user, ', ') FROM (SELECT user FROM pool_admins a
+                     WHERE a.pool = p.name ORDER BY user)) AS admins,
                   (SELECT count(*) FROM customers c WHERE c.pool = p.name AND c.owner IS NULL
                      AND c.status <> 'invalid') AS waiting,
-                  (SELECT count(*) FROM customers c WHERE c.pool = p.name) AS home_of
+                  (SELECT count(*) FROM customers c WHERE c.pool = p.name) AS home_of,
+                  p.claims_per_day, p.cooldown_days
            FROM pools p ORDER BY p.name"""
     )
-    return [dict(row) for row in rows]
+    return [dict(row) | {"members": row["members"] or "everyone"} for row in rows]

@@ -370,7 +370,7 @@ def test_the_bulk_insert_and_the_reference_rules_agree(conn, users, drawn, fixed
         now=NOW_TEXT, users={"li": True, "zhang": True, "chen": True, "gone": False},
         team=None, pools={"public", "east"}, default_pool="public", owner=fixed_owner)
     if not conn.execute("SELECT 1 FROM pools WHERE name = 'east'").fetchone():
-        conn.execute("INSERT INTO pools VALUES ('east', ?)", (NOW_TEXT,))
+        conn.execute("INSERT INTO pools (name, created_at) VALUES ('east', ?)", (NOW_TEXT,))
         conn.execute("INSERT INTO users (name, role, active, created_at)"
                      " VALUES ('gone', 'rep', 0, ?)", (NOW_TEXT,))
     layout = Layout("customers", headers, {})

@@ -84,7 +84,7 @@ def test_daily_claim_limit_and_refusals_do_not_use_quota(cli, conn, tmp_path):
     assert cli("claim", str(ids[0]), str(ids[1]), as_user="li").exit_code == 0
     result = cli("claim", str(ids[2]), as_user="li")
     assert result.exit_code == 4
-    assert "2 claims today and the daily limit is 2" in result.stderr
+    assert "taken 2 customers from pools today and the daily limit is 2" in result.stderr
     # The next local day (Beijing) the quota is back.
     cli.now = "2026-11-23T16:30:00Z"  # 00:30 on the 24th in Beijing
     assert cli("claim", str(ids[2]), as_user="li").exit_code == 0
@@ -136,7 +136,7 @@ def test_manager_releases_for_their_team_only(cli, conn):
 def test_assign_by_role_and_team(cli, conn):
     ids = add_customers(conn, [{"name": f"c{i}"} for i in range(3)])
     result = cli("assign", str(ids[0]), "--to", "zhang", as_user="li")
-    assert result.exit_code == 4 and "only a manager or an admin can assign" in result.stderr
+    assert result.exit_code == 4 and "only a manager, an admin or a pool admin can assign" in result.stderr
     assert cli("assign", str(ids[0]), "--to", "zhang", as_user="wang").exit_code == 0
     result = cli("assign", str(ids[1]), "--to", "chen", as_user="wang")
     assert result.exit_code == 4 and "not in your team" in result.stderr

@@ -125,14 +125,21 @@ def list_(
         raise UsageError("--stage goes with --kind deals")
     if pool and in_pool:
         raise UsageError("give --pool or --in-pool, not both")
+    from crmpool.pool_access import closed_pools
+    from crmpool.visibility import viewer
+
     with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
+        # A rep does not see the customers of pools they may not claim from; contact
+        # details show in full only where the user may work the customer.
+        hidden = tuple(closed_pools(s.conn, s.actor)) if s.actor.role == "rep" else ()
         where = CustomerFilter(owner=s.actor.name if mine else owner, team=team, pool=pool,
                                in_pool=in_pool, level=level, region=region, industry=industry,
                                status=status, idle_over=idle_over, frozen=frozen, due=due,
                                search=search, sort=sort, desc=desc,
-                               limit=s.out.fetch_limit(limit))
+                               limit=s.out.fetch_limit(limit), hidden_pools=hidden)
         people = POOL_COLUMNS if in_pool else TABLE_COLUMNS
-        s.out.rows(list_customers(s.conn, where, s.now),
+        seer = viewer(s.conn, s.actor)
+        s.out.rows((seer.shown(row) for row in list_customers(s.conn, where, s.now)),
                    [*LIST_COLUMNS, *COMPUTED] if (wide or columns) else LIST_COLUMNS,
                    for_people=people, total=lambda: count_customers(s.conn, where, s.now))
 
@@ -142,9 +149,10 @@ def show(ctx: typer.Context, customer_id: IdArg,
          fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """One customer with its contacts, deals and ownership history."""
     from crmpool.customers import show_customer
+    from crmpool.visibility import viewer
 
     with session(ctx, fmt, quiet) as s:
-        shown = show_customer(s.conn, customer_id)
+        shown = viewer(s.conn, s.actor).shown(show_customer(s.conn, customer_id))
         s.out.record(shown, title=f"customer {customer_id}")
 
 

@@ -144,9 +144,11 @@ def dupes(ctx: typer.Context, columns: ColumnsOpt = None, wide: WideOpt = False,
           all_: AllOpt = False, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Clusters of likely duplicates (查重) by phone, e-mail, company id or name."""
     from crmpool.dupes import CLUSTER_COLUMNS, duplicate_clusters
+    from crmpool.visibility import viewer
 
     with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
-        s.out.rows(duplicate_clusters(s.conn), CLUSTER_COLUMNS,
+        seer = viewer(s.conn, s.actor)
+        s.out.rows([seer.shown_cluster(c) for c in duplicate_clusters(s.conn)], CLUSTER_COLUMNS,
                    for_people=("same", "count", "ids", "names", "owners", "key"))
 
 

@@ -1,4 +1,4 @@
-"""`crmpool init`, `user add|set|list`, `pool add|list`: a team's database, users, pools."""
+"""`crmpool init`, `user add|set|list`, `pool add|set|list`: a team's database, users, pools."""
 
 # Deferred annotations: Typer evaluates only the invoked command's (crmpool.cli.only).
 from __future__ import annotations
@@ -180,23 +180,62 @@ def user_list(ctx: typer.Context, columns: ColumnsOpt = None, wide: WideOpt = Fa
                                "display"))
 
 
+MemberOpt = Annotated[list[str] | None, typer.Option(
+    "--member", help="A user or team:NAME who may claim from the pool (repeatable).")]
+AdminOpt = Annotated[list[str] | None, typer.Option(
+    "--admin", help="A user who may assign the pool's customers (repeatable).")]
+ClaimsOpt = Annotated[int | None, typer.Option(
+    "--claims-per-day", help="The pool's own daily limit (0 = unlimited).")]
+CooldownOpt = Annotated[int | None, typer.Option(
+    "--cooldown-days", help="The pool's own cooldown for previous owners.")]
+
+
 @command("add", group=pool_app)
 def pool_add(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Pool name.")],
+             member: MemberOpt = None, admin: AdminOpt = None,
+             claims_per_day: ClaimsOpt = None, cooldown_days: CooldownOpt = None,
              fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
-    """Create a pool (admin only)."""
-    from crmpool.pools import add_pool
+    """Create a pool (admin only): with members only they may claim from it."""
+    from crmpool.pools import PoolSettings, add_pool
     from crmpool.store import transaction
 
+    settings = PoolSettings(add_members=member or [], add_admins=admin or [],
+                            claims_per_day=claims_per_day, cooldown_days=cooldown_days)
     with session(ctx, fmt, quiet) as s, transaction(s.conn):
-        add_pool(s.conn, s.actor, name, s.now)
+        add_pool(s.conn, s.actor, name, s.now, settings)
     done(s.out, {"pool": name}, f"created pool {name!r}")
+
+
+@command("set", group=pool_app)
+def pool_set(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Pool name.")],
+    member: MemberOpt = None, admin: AdminOpt = None,
+    remove_member: Annotated[list[str] | None, typer.Option(
+        "--remove-member", help="Take a member off (repeatable).")] = None,
+    remove_admin: Annotated[list[str] | None, typer.Option(
+        "--remove-admin", help="Take an admin off (repeatable).")] = None,
+    claims_per_day: ClaimsOpt = None, cooldown_days: CooldownOpt = None,
+    default_limits: Annotated[bool, typer.Option(
+        "--default-limits", help="Drop the pool's own limits: [limits] applies.")] = False,
+    fmt: FormatOpt = None, quiet: QuietOpt = False,
+) -> None:
+    """Change a pool's members, admins and limits (admin only)."""
+    from crmpool.pools import PoolSettings, set_pool
+    from crmpool.store import transaction
+
+    settings = PoolSettings(member or [], remove_member or [], admin or [], remove_admin or [],
+                            claims_per_day, cooldown_days, default_limits)
+    with session(ctx, fmt, quiet) as s, transaction(s.conn):
+        set_pool(s.conn, s.actor, name, settings)
+    done(s.out, {"pool": name}, f"changed pool {name!r}")
 
 
 @command("list", group=pool_app)
 def pool_list(ctx: typer.Context, columns: ColumnsOpt = None, wide: WideOpt = False,
               all_: AllOpt = False, fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
-    """Every pool, with how many customers wait in it."""
+    """Every pool: members, admins, customers waiting, its own limits."""
     from crmpool.pools import list_pools
 
     with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
-        s.out.rows(list_pools(s.conn), ["name", "waiting", "home_of"])
+        s.out.rows(list_pools(s.conn), ["name", "members", "admins", "waiting", "home_of",
+                                        "claims_per_day", "cooldown_days"])

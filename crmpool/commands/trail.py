@@ -83,10 +83,14 @@ def export(
     columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False, fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Everything out, in any format; `import` reads the customers back."""
+    """Everything you may see in full out, in any format; `import` reads the customers back.
+
+    An admin exports everything; a manager their team's customers, a rep their own (and a
+    pool's admin that pool's), with their contacts, deals and events."""
     import io
 
     from crmpool.exporting import export_json_texts, export_lines, export_rows
+    from crmpool.visibility import viewer
 
     if output is not None and output.exists():
         from crmpool.errors import Refused
@@ -102,13 +106,15 @@ def export(
             s.out.out = io.TextIOWrapper(sys.stdout.buffer, encoding=encoding.value,
                                          newline="")
             s.out.ascii = False
+        # A rep exports their own customers, a manager their team's (crmpool/visibility.py).
+        scope = viewer(s.conn, s.actor).scope_sql()
         fast = not (s.out.ascii or columns or s.out.quiet)
         if fast and s.out.format in ("json", "jsonl"):
-            s.out.json_texts(export_json_texts(s.conn, kind.value))
+            s.out.json_texts(export_json_texts(s.conn, kind.value, scope))
         elif fast and s.out.format in ("csv", "tsv"):
-            s.out.lines(*export_lines(s.conn, kind.value, s.out.format))
+            s.out.lines(*export_lines(s.conn, kind.value, s.out.format, scope))
         else:
-            names, rows = export_rows(s.conn, kind.value)
+            names, rows = export_rows(s.conn, kind.value, scope)
             s.out.rows(rows, names)
         if output is not None and s.out.format != "xlsx":
             s.out.out.close()
