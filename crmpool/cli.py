@@ -393,7 +393,7 @@ COMMAND_GROUPS = {
     "rules": "rules",
     "import": "imports", "dupes": "imports", "demo": "imports",
     "sweep": "sweep", "why": "sweep", "warnings": "sweep", "runs": "sweep",
-    "forecast": "sweep", "notify": "notify",
+    "forecast": "sweep", "notify": "notify", "distribute": "distribute",
 }
 
 

@@ -13,6 +13,12 @@ from functools import cache
 from typing import NamedTuple
 
 from crmpool.channels import Channel, parse_channel
+from crmpool.distribute_rules import (
+    DistributeRule,
+    Territory,
+    parse_distribute_rule,
+    parse_territory,
+)
 from crmpool.errors import InputError
 from crmpool.limits import Limits
 from crmpool.rule_parts import (
@@ -56,6 +62,7 @@ LIMIT_RANGES = {
     "freeze_max_days": (1, MAX_DAYS),
     "freezes_per_user": (0, MAX_COUNT),
 }
+TOP_KEYS = ("limits", "reclaim", "warn", "channel", "distribute", "territory")
 TRIGGERS = ("idle_days", "no_deal_days", "min_amount")
 RULE_KEYS = {"name", *TRIGGERS, "within_days", "warn_days", "warn_level", "notify", "keep_won",
              "to_pool", *SCOPES}
@@ -180,6 +187,8 @@ class Rules:
     fingerprint: str
     warn: tuple[WarnRule, ...] = ()
     channels: tuple[Channel, ...] = ()
+    distribute: tuple[DistributeRule, ...] = ()
+    territories: tuple[Territory, ...] = ()
 
     def as_dict(self) -> dict:
         """The rules as plain data, for JSON output."""
@@ -188,6 +197,8 @@ class Rules:
         return {"fingerprint": self.fingerprint, "limits": self.limits._asdict(),
                 "reclaim": [asdict(rule) for rule in self.reclaim],
                 "warn": [asdict(rule) for rule in self.warn],
+                "distribute": [asdict(rule) for rule in self.distribute],
+                "territories": [asdict(t) for t in self.territories],
                 "channels": [{"name": c.name, "type": c.type, **c.settings, "to": c.to}
                              for c in self.channels]}
 
@@ -196,6 +207,7 @@ class Rules:
         named = {r.to_pool for r in self.reclaim if r.to_pool}
         for rule in self.reclaim:
             named.update(rule.scopes.get("pools", ()))
+        named.update(rule.pool for rule in self.distribute)
         return named
 
 
@@ -339,8 +351,8 @@ def check_rules(text: str, known_pools: set[str] | None = None) -> tuple[Rules |
         return None, ["the rules file is empty; write [limits] (and [[reclaim]] rules) in it"
                       " — an empty [limits] table keeps the defaults and reclaims nothing"]
     for key in data:
-        if key not in ("limits", "reclaim", "warn", "channel"):
-            problems.append(f"{key}: unknown key (known: limits, reclaim, warn, channel)")
+        if key not in TOP_KEYS:
+            problems.append(f"{key}: unknown key (known: {', '.join(TOP_KEYS)})")
     limits = _parse_limits(data.get("limits"), problems)
     channels = [parse_channel(item, i, problems)
                 for i, item in enumerate(_tables(data, "channel", problems), start=1)]
@@ -349,6 +361,10 @@ def check_rules(text: str, known_pools: set[str] | None = None) -> tuple[Rules |
                for i, item in enumerate(_tables(data, "reclaim", problems), start=1)]
     warn = [parse_warn_rule(item, i, channel_names, problems)
             for i, item in enumerate(_tables(data, "warn", problems), start=1)]
+    distribute = [parse_distribute_rule(item, i, problems)
+                  for i, item in enumerate(_tables(data, "distribute", problems), start=1)]
+    territories = [parse_territory(item, i, problems)
+                   for i, item in enumerate(_tables(data, "territory", problems), start=1)]
     seen: set[str] = set()
     # Reclaim and warning rules share one namespace: a warning records its rule's name.
     for kind, rule in [*(("reclaim", r) for r in reclaim), *(("warn", r) for r in warn),
@@ -361,7 +377,8 @@ def check_rules(text: str, known_pools: set[str] | None = None) -> tuple[Rules |
                             f"{'channel' if kind == 'channel' else 'rule'} has this name")
         seen.add(key)
     rules = Rules(limits, tuple(r for r in reclaim if r), text, fingerprint(text),
-                  tuple(r for r in warn if r), tuple(c for c in channels if c))
+                  tuple(r for r in warn if r), tuple(c for c in channels if c),
+                  tuple(r for r in distribute if r), tuple(t for t in territories if t))
     if known_pools is not None:
         for rule in rules.reclaim:
             if rule.to_pool and rule.to_pool not in known_pools:
@@ -372,6 +389,10 @@ def check_rules(text: str, known_pools: set[str] | None = None) -> tuple[Rules |
             for pool in rule.scopes.get("pools", ()):
                 if pool not in known_pools:
                     problems.append(f"reclaim ({rule.name}).pools: no pool named {pool!r}")
+        for hand_out in rules.distribute:
+            if hand_out.pool not in known_pools:
+                problems.append(f"distribute ({hand_out.name}).pool: no pool named"
+                                f" {hand_out.pool!r}")
     return (None if problems else rules), problems
 
 

@@ -136,7 +136,8 @@ def test_manager_releases_for_their_team_only(cli, conn):
 def test_assign_by_role_and_team(cli, conn):
     ids = add_customers(conn, [{"name": f"c{i}"} for i in range(3)])
     result = cli("assign", str(ids[0]), "--to", "zhang", as_user="li")
-    assert result.exit_code == 4 and "only a manager, an admin or a pool admin can assign" in result.stderr
+    assert result.exit_code == 4
+    assert "only a manager, an admin or a pool admin can assign" in result.stderr
     assert cli("assign", str(ids[0]), "--to", "zhang", as_user="wang").exit_code == 0
     result = cli("assign", str(ids[1]), "--to", "chen", as_user="wang")
     assert result.exit_code == 4 and "not in your team" in result.stderr

@@ -60,6 +60,9 @@ def import_(
     date_order: Annotated[DateOrder | None, typer.Option(
         help="How to read 3/4/2018: dmy (4 March) or mdy (March 4); ymd is always read.",
         show_default=False)] = None,
+    distribute: Annotated[str | None, typer.Option(
+        help="Hand the rows that land in a pool to its members at once: round-robin,"
+        " least-loaded, territory or performance.", show_default=False)] = None,
     fmt: FormatOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -75,7 +78,15 @@ def import_(
         mapping[src] = target.strip()
     opts = ImportOptions(kind=kind.value, mapping=mapping, on_duplicate=on_duplicate.value,
                          owner=owner, pool=pool, dry_run=dry_run, skip_bad=skip_bad,
-                         date_order=date_order.value if date_order else None)
+                         date_order=date_order.value if date_order else None,
+                         distribute=distribute)
+    if distribute is not None:
+        from crmpool.distribute_rules import STRATEGIES
+
+        if distribute not in STRATEGIES:
+            raise UsageError(f"--distribute must be one of {', '.join(STRATEGIES)}")
+        if kind.value != "customers":
+            raise UsageError("--distribute goes with --kind customers")
     # The summary is a report for people unless a machine format is asked for by name.
     with session(ctx, fmt or Format.table, quiet) as s:
         source = open_source(file, input_format.value if input_format else None,
@@ -134,6 +145,12 @@ def render_import(out: Any, summary: Any) -> None:
         kept = ("kept unknown columns in extra" if summary.kind == "customers"
                 else "ignored unknown columns")
         out.say(f"  {kept}: {', '.join(summary.extra_columns)}")
+    if summary.distributed:
+        given = ", ".join(f"{u} {n}" for u, n in summary.distributed["per_user"].items())
+        out.say(f"  distributed {summary.distributed['assigned']} by"
+                f" {summary.distributed['strategy']}{': ' + given if given else ''}")
+        for why, count in summary.distributed["left_by_reason"].items():
+            out.say(f"    {count} left in the pool: {why}")
     if summary.kind == "customers" and summary.would_reclaim_today:
         out.say(f"  a sweep today would reclaim {summary.would_reclaim_today} of them"
                 " (crmpool sweep --dry-run)")

@@ -114,6 +114,8 @@ def render_sweep(out: Any, report: Any) -> None:
     out.say(f"{report.reclaimed} reclaimed, {plural(report.warned, 'new warning')},"
             f" {plural(report.warnings_closed, 'warning')} closed,"
             f" {plural(report.unfrozen, 'freeze')} lifted")
+    for rule, count in report.distributed.items():
+        out.say(f"distribute rule {rule!r}: {plural(count, 'customer')} handed out")
 
 
 def _undo(ctx: typer.Context, run_id: int, dry_run: bool, fmt: Any, quiet: bool) -> None:

@@ -66,6 +66,7 @@ class ImportOptions:
     dry_run: bool = False
     skip_bad: str | None = None
     date_order: str | None = None  # ymd, dmy or mdy: how to read 3/4/2018
+    distribute: str | None = None  # a strategy: hand the rows left in pools out at once
 
 
 @dataclass
@@ -88,6 +89,7 @@ class ImportSummary:
     duplicates: list[dict] = field(default_factory=list)
     over_cap: dict[str, int] = field(default_factory=dict)
     not_updated: int = 0  # --on-duplicate update: existing customers not the importer's to edit
+    distributed: dict = field(default_factory=dict)  # --distribute: what it handed out
     headers_seen: set[str] = field(default_factory=set)  # to check --map against
 
     def as_dict(self) -> dict:
@@ -287,6 +289,12 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
     )
     summary.inserted = conn.execute(
         "SELECT count(*) FROM customers WHERE id >= ?", (base,)).fetchone()[0]
+    if opts.distribute:
+        from crmpool.distribute.run import Request, distribute
+
+        summary.distributed = distribute(
+            conn, actor, Request(strategy=opts.distribute, first_id=base), rules.limits,
+            rules.territories, now).summary()
     summary.would_reclaim_today = _would_reclaim(conn, rules, now, base)
 
 

@@ -1,4 +1,5 @@
-"""The sweep (定时回收): lift expired freezes, reclaim by each rule, record warnings, log the run.
+"""The sweep (定时回收): lift expired freezes, reclaim by each rule, hand out by each
+`[[distribute]]` rule, record warnings, log the run.
 
 One run is one BEGIN IMMEDIATE transaction of set-based statements; nothing loops over
 customers in Python, so a killed run leaves the database exactly as it was and a second run
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from crmpool.distribute.run import Request, distribute
 from crmpool.errors import Refused
 from crmpool.notify import outbox
 from crmpool.rules import RECLAIMABLE_SQL as RECLAIMABLE
@@ -49,6 +51,7 @@ class SweepReport:
     rules: list[RuleCount] = field(default_factory=list)
     repeat_of: int | None = None  # an earlier run with the same as-of time and rules
     notifications: int = 0  # messages the run put in the outbox
+    distributed: dict[str, int] = field(default_factory=dict)  # per [[distribute]] rule
 
     @property
     def reclaimed(self) -> int:
@@ -64,6 +67,7 @@ class SweepReport:
             "dry_run": self.dry_run, "unfrozen": self.unfrozen, "reclaimed": self.reclaimed,
             "warned": self.warned, "warnings_closed": self.warnings_closed,
             "repeat_of": self.repeat_of, "notifications": self.notifications,
+            "distributed": self.distributed,
             "per_rule": [vars(r) for r in self.rules],
         }
 
@@ -158,12 +162,21 @@ def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: date
         for rule in rules.reclaim:
             report.rules.append(RuleCount(rule.name, _reclaim(conn, rule, as_of_time, as_of,
                                                               run_id), 0, rule.to_pool))
+        # Last night's reclaimed customers are handed out by morning; warnings then see
+        # their new owners.
+        for hand_out in rules.distribute:
+            report.distributed[hand_out.name] = distribute(
+                conn, actor, Request(hand_out.pool, hand_out.strategy, hand_out.to,
+                                     hand_out.limit, hand_out.days, hand_out.floor_pct,
+                                     hand_out.name),
+                rules.limits, rules.territories, as_of_time, run_id=run_id,
+                by=SWEEP_ACTOR).assigned
         warned, report.warnings_closed = record_warnings(conn, rules, as_of_time, as_of, run_id)
         report.rules += [RuleCount(rule.name) for rule in rules.warn]
         for count in report.rules:
             count.warned = warned.get(count.rule, 0)
         changed = (report.unfrozen or report.reclaimed or report.warned
-                   or report.warnings_closed)
+                   or report.warnings_closed or any(report.distributed.values()))
         if not changed:
             earlier = conn.execute(
                 "SELECT id FROM runs WHERE as_of = ? AND rules_fingerprint = ? AND id <> ?"

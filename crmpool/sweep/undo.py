@@ -1,6 +1,7 @@
 """`crmpool sweep --undo RUN`: put back exactly what one sweep run did, in one transaction.
 
-Owners, assignment times and pools of the customers it reclaimed, the freezes it lifted, the
+Owners, assignment times and pools of the customers it reclaimed (after taking back what its
+`[[distribute]]` rules handed out), the freezes it lifted, the
 warnings it opened (removed) and closed (opened again). A customer with any event after the
 run changed again since, and is left alone and listed. The undo writes one event per change,
 naming the run, and marks the run undone: its reclaims no longer start a cooldown
@@ -21,7 +22,7 @@ UNDO_COLUMNS = ("id", "action", "result", "message")
 _ITEMS = """CREATE TEMP TABLE IF NOT EXISTS undo_items (event_id INTEGER PRIMARY KEY,
     customer_id INTEGER, action TEXT, rule TEXT, from_owner TEXT, from_pool TEXT,
     from_assigned_at TEXT, from_frozen_until TEXT, from_freeze_reason TEXT,
-    changed_by INTEGER, blocked TEXT)"""
+    changed_by INTEGER, blocked TEXT, to_owner TEXT)"""
 
 
 def undo_run(conn: sqlite3.Connection, actor: User, run_id: int, now: datetime, *,
@@ -44,11 +45,24 @@ def undo_run(conn: sqlite3.Connection, actor: User, run_id: int, now: datetime, 
             "INSERT INTO temp.undo_items SELECT e.id, e.customer_id, e.action, e.rule,"
             " e.from_owner, e.from_pool, e.from_assigned_at, e.from_frozen_until,"
             " e.from_freeze_reason, (SELECT min(x.id) FROM events x"
-            "  WHERE x.customer_id = e.customer_id AND x.id > ?), NULL"
-            " FROM events e WHERE e.run_id = ? AND e.action IN ('reclaim', 'unfreeze')",
+            "  WHERE x.customer_id = e.customer_id AND x.id > ?), NULL, e.to_owner"
+            " FROM events e WHERE e.run_id = ? AND (e.action IN ('reclaim', 'unfreeze')"
+            " OR (e.action = 'assign' AND e.distribution_id IS NOT NULL))",
             (last, run_id))
         _mark_blocked(conn)
         reason = f"undo of sweep run {run_id} (as of {run['as_of']})"
+        # What its [[distribute]] rules handed out goes back to the pool first, so that the
+        # reclaims under it can be put back.
+        conn.execute(
+            "INSERT INTO events (customer_id, at, action, actor, from_owner, to_owner,"
+            " from_pool, to_pool, rule, reason, run_id) SELECT u.customer_id, ?, 'undo', ?,"
+            " c.owner, NULL, NULL, c.pool, u.rule, ?, ? FROM temp.undo_items u"
+            " JOIN customers c ON c.id = u.customer_id"
+            " WHERE u.action = 'assign' AND u.blocked IS NULL ORDER BY u.event_id",
+            (at, actor.name, reason, run_id))
+        conn.execute(
+            "UPDATE customers SET owner = NULL, assigned_at = NULL FROM temp.undo_items u"
+            " WHERE u.customer_id = customers.id AND u.action = 'assign' AND u.blocked IS NULL")
         # Events first, while the customer still shows what the undo replaces.
         conn.execute(
             "INSERT INTO events (customer_id, at, action, actor, from_owner, to_owner,"
@@ -121,7 +135,8 @@ def _mark_blocked(conn: sqlite3.Connection) -> None:
     conn.execute(
         "UPDATE temp.undo_items SET blocked = 'it has an owner again' WHERE blocked IS NULL"
         " AND action = 'reclaim' AND (SELECT owner FROM customers c"
-        " WHERE c.id = customer_id) IS NOT NULL")
+        " WHERE c.id = customer_id) IS NOT NULL AND customer_id NOT IN (SELECT customer_id"
+        " FROM temp.undo_items WHERE action = 'assign' AND changed_by IS NULL)")
 
 
 def _row(item: sqlite3.Row) -> dict:
@@ -130,6 +145,9 @@ def _row(item: sqlite3.Row) -> dict:
                 "message": item["blocked"]}
     if item["action"] == "reclaim":
         message = f"back to {item['from_owner']} (reclaimed by rule {item['rule']!r})"
+    elif item["action"] == "assign":
+        message = (f"taken back from {item['to_owner']} (handed out by rule"
+                   f" {item['rule']!r})")
     else:
         message = f"frozen again until {local_display(item['from_frozen_until'])}"
     return {"id": item["customer_id"], "action": item["action"], "result": "restored",

@@ -1,0 +1,138 @@
+"""Who may receive a pool's customers, and how many each: active members of the pool (or the
+users asked for, who must be members), under their cap and the day's limit; and, per waiting
+customer, the previous owners still inside the pool's cooldown. A handful of grouped queries
+for the whole pool, never one per customer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from crmpool.distribute.strategies import Receiver, Waiting
+from crmpool.errors import Refused
+from crmpool.limits import Limits
+from crmpool.pool_access import TEAM_PREFIX, members_of, pool_limits, pools_with_own_daily_limit
+from crmpool.users import get_user, require_team
+from crmpool.when import start_of_local_day, stored
+
+
+def expand(conn: sqlite3.Connection, who: str) -> set[str]:
+    """A user's name, or the active users of `team:NAME`."""
+    if who.startswith(TEAM_PREFIX):
+        team = require_team(conn, who[len(TEAM_PREFIX):])
+        return {r[0] for r in conn.execute(
+            "SELECT name FROM users WHERE team = ? AND active = 1", (team,))}
+    return {get_user(conn, who).name}
+
+
+def member_names(conn: sqlite3.Connection, pool: str, to: Sequence[str]) -> tuple[set[str], str]:
+    """The users a distribution may give to, and what that set is, for messages.
+
+    `to` narrows the pool's members; a pool without members hands out to every active
+    user who is not an admin (admins sell rarely, and can claim)."""
+    members = members_of(conn, pool)
+    pool_set = (set().union(*(expand(conn, m) for m in members)) if members else None)
+    if to:
+        asked = set().union(*(expand(conn, who) for who in to))
+        if pool_set is not None:
+            outside = sorted(asked - pool_set - _pool_admins(conn, pool))
+            if outside:
+                raise Refused(f"{', '.join(outside)}: not a member of the {pool!r} pool"
+                              f" ({', '.join(members)})")
+        return asked, ", ".join(to)
+    if pool_set is not None:
+        return pool_set, f"the {pool!r} pool's members"
+    return ({r[0] for r in conn.execute(
+        "SELECT name FROM users WHERE active = 1 AND role <> 'admin'")},
+        "every active rep and manager (the pool has no members)")
+
+
+def _pool_admins(conn: sqlite3.Connection, pool: str) -> set[str]:
+    return {r[0] for r in conn.execute("SELECT user FROM pool_admins WHERE pool = ?", (pool,))}
+
+
+def receivers(conn: sqlite3.Connection, pool: str, names: set[str], limits: Limits,
+              now: datetime, performance_days: int | None = None) -> list[Receiver]:
+    """The active ones among `names`, with their room under cap and the day's limit."""
+    if not names:
+        return []
+    marks = ", ".join("?" * len(names))
+    ordered = sorted(names)
+    users = conn.execute(f"SELECT name, cap FROM users WHERE active = 1 AND name IN ({marks})"
+                         " ORDER BY name", ordered).fetchall()
+    won = "" if limits.cap_counts_won else " AND status <> 'won'"
+    loads = dict(conn.execute(
+        f"SELECT owner, count(*) FROM customers WHERE owner IN ({marks})"
+        f" AND status <> 'invalid'{won} GROUP BY owner", ordered).fetchall())
+    daily = pool_limits(conn, pool, limits).claims_per_day
+    taken = _taken_today(conn, pool, ordered, now) if daily else {}
+    won_cents: dict[str, int] = {}
+    if performance_days:
+        won_cents = dict(conn.execute(
+            f"SELECT user, sum(amount_cents) FROM deals WHERE stage = 'won' AND at > ?"
+            f" AND at <= ? AND user IN ({marks}) GROUP BY user",
+            [stored(now - timedelta(days=performance_days)), stored(now), *ordered]).fetchall())
+    result = []
+    for name, cap in users:
+        load = loads.get(name, 0)
+        result.append(Receiver(
+            name, max((limits.cap if cap is None else cap) - load, 0),
+            max(daily - taken.get(name, 0), 0) if daily else None, load,
+            won_cents.get(name) or 0))
+    return result
+
+
+def _taken_today(conn: sqlite3.Connection, pool: str, names: list[str], now: datetime
+                 ) -> dict[str, int]:
+    """What each received from pools today, as the daily limit counts it
+    (crmpool/policy.check_claim_limit)."""
+    own = pools_with_own_daily_limit(conn)
+    if pool in own:
+        which, params = "from_pool = ?", [pool]
+    else:
+        which, params = f"from_pool NOT IN ({', '.join('?' * len(own))})", own
+    day_start = start_of_local_day(now)
+    return dict(conn.execute(
+        f"SELECT to_owner, count(*) FROM events WHERE to_owner IN ({', '.join('?' * len(names))})"
+        " AND from_pool IS NOT NULL AND action IN ('claim', 'assign') AND at >= ? AND at < ?"
+        f" AND {which} GROUP BY to_owner",
+        [*names, stored(day_start), stored(day_start + timedelta(days=1)), *params]).fetchall())
+
+
+def waiting(conn: sqlite3.Connection, pool: str, limits: Limits, now: datetime, *,
+            limit: int | None, first_id: int = 0, with_values: bool = False) -> list[Waiting]:
+    """The pool's customers that may be handed out (live, not frozen), oldest first, each
+    with the previous owners inside the pool's cooldown."""
+    import json
+
+    now_text = stored(now)
+    rows = conn.execute(
+        "SELECT id, name, region, industry, level, extra FROM customers WHERE owner IS NULL"
+        " AND pool = ? AND status <> 'invalid' AND (frozen_until IS NULL OR frozen_until <= ?)"
+        " AND id >= ? ORDER BY id LIMIT ?", (pool, now_text, first_id, limit or -1)).fetchall()
+    cooldown = pool_limits(conn, pool, limits).cooldown_days
+    cooling: dict[int, set[str]] = {}
+    if cooldown and rows:
+        # The reclaims of an undone sweep run never happened, as far as cooldowns go.
+        for customer_id, owner in conn.execute(
+                "SELECT e.customer_id, e.from_owner FROM customers c JOIN events e"
+                " ON e.customer_id = c.id WHERE c.owner IS NULL AND c.pool = ? AND c.id >= ?"
+                " AND e.action IN ('release', 'reclaim') AND e.at > ? AND e.from_owner"
+                " IS NOT NULL AND (e.run_id IS NULL OR e.run_id NOT IN"
+                " (SELECT id FROM runs WHERE undone_at IS NOT NULL))",
+                (pool, first_id, stored(now - timedelta(days=cooldown)))):
+            cooling.setdefault(customer_id, set()).add(owner)
+    result = []
+    for customer_id, name, region, industry, level, extra in rows:
+        values: dict[str, object] = {}
+        if with_values:
+            if extra:
+                loaded = json.loads(extra)
+                if isinstance(loaded, dict):
+                    values.update(loaded)
+            values.update(region=region, industry=industry, level=level)
+        result.append(Waiting(customer_id, values, frozenset(cooling.get(customer_id, ())),
+                              name))
+    return result

@@ -1,0 +1,168 @@
+"""One distribution: read each pool's waiting customers and receivers, let the strategy plan,
+then carry the plan out set-based in the caller's transaction (one INSERT of `assign` events
+and one UPDATE from a temporary table), recording the run and the round-robin turn.
+
+A dry run makes the same plan and writes nothing: the plan depends only on the database and
+`now`, so the real run that follows carries out exactly what the dry run printed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from crmpool.distribute import receivers as who
+from crmpool.distribute import strategies
+from crmpool.distribute_rules import STRATEGIES, Territory
+from crmpool.errors import Refused, UsageError
+from crmpool.limits import Limits
+from crmpool.pool_access import administers
+from crmpool.pools import require_pool
+from crmpool.users import User
+from crmpool.when import stored
+
+DISTRIBUTION_COLUMNS = ("id", "name", "pool", "to", "result", "why")
+
+
+@dataclass
+class Request:
+    """What to distribute: a pool (None: every pool with customers waiting), a strategy,
+    optionally whom to (users, team:NAME) and how many at most."""
+
+    pool: str | None = None
+    strategy: str = "round-robin"
+    to: tuple[str, ...] = ()
+    limit: int | None = None
+    days: int = 90
+    floor_pct: int = 20
+    rule: str | None = None  # the [[distribute]] rule, when the sweep runs one
+    first_id: int = 0  # only customers from this id on (an import's new ones)
+
+
+@dataclass
+class Report:
+    """What a distribution did (or, dry, would do): one row per customer looked at."""
+
+    strategy: str
+    dry_run: bool
+    rows: list[dict] = field(default_factory=list)
+    distribution_ids: list[int] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # whom each pool gave to
+
+    @property
+    def assigned(self) -> int:
+        return sum(r["result"] == "assigned" for r in self.rows)
+
+    def summary(self) -> dict:
+        per_user = Counter(r["to"] for r in self.rows if r["result"] == "assigned")
+        left = Counter(r["why"] for r in self.rows if r["result"] == "left")
+        return {"strategy": self.strategy, "dry_run": self.dry_run, "assigned": self.assigned,
+                "left": sum(left.values()), "per_user": dict(sorted(per_user.items())),
+                "left_by_reason": dict(left.most_common()),
+                "distribution_ids": self.distribution_ids}
+
+
+def distribute(conn: sqlite3.Connection, actor: User, request: Request, limits: Limits,
+               territories: tuple[Territory, ...], now: datetime, *, dry_run: bool = False,
+               run_id: int | None = None, by: str | None = None) -> Report:
+    """Hand out waiting customers; the caller holds the transaction. `by` names the actor in
+    the events (the sweep's runs say `sweep`)."""
+    if request.strategy not in STRATEGIES:
+        raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}")
+    if request.strategy == "territory" and not territories:
+        raise UsageError("the territory strategy needs [[territory]] entries in the rules file"
+                         " (crmpool rules set)")
+    pools = ([require_pool(conn, request.pool)] if request.pool else [r[0] for r in conn.execute(
+        "SELECT DISTINCT pool FROM customers WHERE owner IS NULL AND status <> 'invalid'"
+        " AND id >= ? ORDER BY pool", (request.first_id,))])
+    report = Report(request.strategy, dry_run)
+    remaining = request.limit
+    for pool in pools:
+        if remaining is not None and remaining <= 0:
+            break
+        team_only = _allowed(conn, actor, pool)
+        plan_rows = _one_pool(conn, pool, request, limits, territories, now, team_only,
+                              remaining, report)
+        if remaining is not None:
+            remaining -= len(plan_rows.given) + len(plan_rows.left)
+        if not dry_run and (plan_rows.given or plan_rows.left):
+            report.distribution_ids.append(_apply(conn, pool, plan_rows, request, now, run_id,
+                                                  by or actor.name))
+    return report
+
+
+def _allowed(conn: sqlite3.Connection, actor: User, pool: str) -> str | None:
+    """Who may distribute this pool: an admin or its admins (to its members); a manager (to
+    their own team, which is returned to narrow the receivers)."""
+    if administers(conn, actor, pool):
+        return None
+    if actor.role == "manager" and actor.team:
+        return actor.team
+    raise Refused(f"only an admin, an admin of the {pool!r} pool or a manager may distribute"
+                  " its customers")
+
+
+def _one_pool(conn: sqlite3.Connection, pool: str, request: Request, limits: Limits,
+              territories: tuple[Territory, ...], now: datetime, team_only: str | None,
+              limit: int | None, report: Report) -> strategies.Plan:
+    names, described = who.member_names(conn, pool, request.to)
+    if team_only is not None:
+        names &= who.expand(conn, f"team:{team_only}")
+        described += f", of team {team_only}"
+    receivers = who.receivers(conn, pool, names, limits, now,
+                              request.days if request.strategy == "performance" else None)
+    waiting = who.waiting(conn, pool, limits, now, limit=limit, first_id=request.first_id,
+                          with_values=request.strategy == "territory")
+    if request.strategy == "round-robin":
+        turn = conn.execute("SELECT last_user FROM distribution_turns WHERE pool = ?",
+                            (pool,)).fetchone()
+        plan = strategies.round_robin(waiting, receivers, turn[0] if turn else None)
+    elif request.strategy == "least-loaded":
+        plan = strategies.least_loaded(waiting, receivers)
+    elif request.strategy == "territory":
+        plan = strategies.territory(waiting, receivers, territories,
+                                    lambda entry: who.expand(conn, entry) & names)
+    else:
+        plan = strategies.performance(waiting, receivers, request.floor_pct)
+    report.notes.append(f"{pool}: {described}")
+    given = dict(plan.given)
+    for customer in waiting:
+        to = given.get(customer.id)
+        report.rows.append({"id": customer.id, "name": customer.name, "pool": pool,
+                            "to": to, "result": "assigned" if to else "left",
+                            "why": None if to else plan.left[customer.id]})
+    return plan
+
+
+def _apply(conn: sqlite3.Connection, pool: str, plan: strategies.Plan, request: Request,
+           now: datetime, run_id: int | None, by: str) -> int:
+    """Carry the plan out: the run's row, its events, the owners, the turn."""
+    at = stored(now)
+    distribution_id = conn.execute(
+        "INSERT INTO distributions (at, actor, strategy, pool, rule, run_id, assigned,"
+        " left_in_pool) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (at, by, request.strategy, pool, request.rule, run_id, len(plan.given),
+         len(plan.left))).lastrowid
+    if plan.given:
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS distribution_plan"
+                     " (customer_id INTEGER PRIMARY KEY, user TEXT NOT NULL)")
+        conn.execute("DELETE FROM temp.distribution_plan")
+        conn.executemany("INSERT INTO temp.distribution_plan VALUES (?, ?)", plan.given)
+        conn.execute(
+            "INSERT INTO events (customer_id, at, action, actor, to_owner, from_pool, rule,"
+            " reason, run_id, distribution_id) SELECT p.customer_id, ?, 'assign', ?, p.user,"
+            " c.pool, ?, ?, ?, ? FROM temp.distribution_plan p JOIN customers c"
+            " ON c.id = p.customer_id ORDER BY p.customer_id",
+            (at, by, request.rule, f"distributed ({request.strategy})", run_id,
+             distribution_id))
+        conn.execute("UPDATE customers SET owner = p.user, assigned_at = ?"
+                     " FROM temp.distribution_plan p WHERE p.customer_id = customers.id",
+                     (at,))
+        conn.execute("DELETE FROM temp.distribution_plan")
+    if plan.last_turn is not None:
+        conn.execute("INSERT INTO distribution_turns (pool, last_user) VALUES (?, ?)"
+                     " ON CONFLICT (pool) DO UPDATE SET last_user = excluded.last_user",
+                     (pool, plan.last_turn))
+    return distribution_id
