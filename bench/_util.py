@@ -46,11 +46,11 @@ def make_team(db: Path, rules_text: str, reps: int = 20) -> list[str]:
     return names
 
 
-def rows_to_generate(doc: str, extra: dict | None = None) -> int:
+def rows_to_generate(doc: str, extra: dict | None = None, default: int = 1_000_000) -> int:
     """The --n option every data benchmark takes (default 1,000,000); `extra` adds integer
     options ({name: default}), whose values land in EXTRA."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--n", type=int, default=1_000_000, help="how many customers")
+    parser.add_argument("--n", type=int, default=default, help="how many customers")
     for name, default in (extra or {}).items():
         parser.add_argument(f"--{name}", type=int, default=default)
     args = parser.parse_args()

@@ -11,7 +11,6 @@ from crmpool.users import User, get_user, require_role, require_team
 from crmpool.when import stored
 
 DEFAULT_POOL = "public"
-MAX_POOL_LIMIT = 100_000  # the largest claims_per_day or cooldown_days a pool may set
 
 
 def pool_names(conn: sqlite3.Connection) -> set[str]:
@@ -86,12 +85,15 @@ def _apply(conn: sqlite3.Connection, pool: str, settings: PoolSettings) -> None:
     if settings.clear_limits:
         conn.execute("UPDATE pools SET claims_per_day = NULL, cooldown_days = NULL"
                      " WHERE name = ?", (pool,))
-    for column in ("claims_per_day", "cooldown_days"):
+    from crmpool.values import MAX_COUNT, MAX_DAYS
+
+    # The ranges of the same keys in [limits].
+    for column, most in (("claims_per_day", MAX_COUNT), ("cooldown_days", MAX_DAYS)):
         value = getattr(settings, column)
         if value is not None:
-            if not 0 <= value <= MAX_POOL_LIMIT:
+            if not 0 <= value <= most:
                 raise UsageError(f"--{column.replace('_', '-')} must be a whole number from 0"
-                                 f" to {MAX_POOL_LIMIT}, not {value}")
+                                 f" to {most:,}, not {value}")
             conn.execute(f"UPDATE pools SET {column} = ? WHERE name = ?", (value, pool))
 
 

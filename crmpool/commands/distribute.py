@@ -11,6 +11,7 @@ from crmpool.cli import (
     AllOpt,
     ColumnsOpt,
     FormatOpt,
+    LimitOpt,
     QuietOpt,
     WideOpt,
     command,
@@ -30,8 +31,7 @@ def distribute(
     to: Annotated[list[str] | None, typer.Option(
         "--to", help="Only to these users or team:NAME (members of the pool; repeatable).")]
     = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many customers.")]
-    = None,
+    limit: LimitOpt = None,
     days: Annotated[int, typer.Option(
         min=1, max=36500, help="performance: won amount over the last N days.")] = 90,
     floor_pct: Annotated[int, typer.Option(
@@ -57,11 +57,12 @@ def distribute(
             rules = active_rules(s.conn)
             report = hand_out(s.conn, s.actor, request, rules.limits, rules.territories, s.now,
                               dry_run=dry_run)
-        s.out.rows(report.rows, DISTRIBUTION_COLUMNS)
+        if not s.out.quiet:
+            s.out.rows(report.rows(), DISTRIBUTION_COLUMNS)
         summary = report.summary()
         given = ", ".join(f"{user} {n}" for user, n in summary["per_user"].items())
         verb = "would assign" if dry_run else "assigned"
-        s.out.say(f"{verb} {summary['assigned']} of {len(report.rows)} by {strategy}"
+        s.out.say(f"{verb} {summary['assigned']} of {report.looked_at} by {strategy}"
                   f"{': ' + given if given else ''} (to {'; '.join(report.notes) or 'nobody'})")
         for why, count in summary["left_by_reason"].items():
             s.out.say(f"  {count} left in the pool: {why}")
