@@ -376,6 +376,11 @@ def check_rules(text: str, known_pools: set[str] | None = None) -> tuple[Rules |
             problems.append(f"{kind} ({rule.name}).name: a second "
                             f"{'channel' if kind == 'channel' else 'rule'} has this name")
         seen.add(key)
+    if not any(territories):
+        for hand_out in distribute:
+            if hand_out and hand_out.strategy == "territory":
+                problems.append(f"distribute ({hand_out.name}).strategy: territory needs"
+                                " [[territory]] entries")
     rules = Rules(limits, tuple(r for r in reclaim if r), text, fingerprint(text),
                   tuple(r for r in warn if r), tuple(c for c in channels if c),
                   tuple(r for r in distribute if r), tuple(t for t in territories if t))

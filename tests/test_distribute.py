@@ -240,6 +240,8 @@ def test_a_dry_run_sweep_distributes_nothing(cli, conn, tmp_path):
     ('[[distribute]]\nname = "d"\npool = "public"\nstrategy = "round-robin"\ndays = 5\n',
      "days"),
     ('[[territory]]\nname = "t"\nto = ["li"]\n', "territory[1] (t)"),
+    ('[[distribute]]\nname = "d"\npool = "public"\nstrategy = "territory"\n',
+     "territory needs [[territory]]"),
     ('[[territory]]\nname = "t"\nregions = ["上海"]\n', "to"),
 ])
 def test_bad_distribute_rules_are_refused_naming_the_key(cli, tmp_path, table, key):

@@ -47,6 +47,37 @@ def test_the_tour_runs_as_written(tmp_path):
         b"\xef\xbb\xbf")
 
 
+def test_the_pools_section_runs_as_written_and_its_rules_hand_out_by_morning(tmp_path):
+    section = README[README.index("## Pools and distribution"):]
+    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    rules = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    env = clean_env(tmp_path) | {"CRMPOOL_USER": "boss", "CRMPOOL_DB": "team.db"}
+    setup = ["crmpool init -q", "crmpool user add wang --role manager --team east -q",
+             "crmpool user add li --team east -q", "crmpool user add zhang --team east -q",
+             "crmpool user add chen --role manager --team west -q",
+             "crmpool user add zhao --team west -q"]
+    for line in setup + [x for x in block.splitlines() if x.strip()]:
+        result = subprocess.run(["bash", "-e", "-c", line], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (line, result.stderr[-2000:])
+    # The section's rules, with a reclaim rule, hand last night's reclaimed customers out.
+    (tmp_path / "rules.toml").write_text(
+        '[[reclaim]]\nname = "idle"\nidle_days = 30\n' + rules, encoding="utf-8")
+    steps = ["crmpool rules set rules.toml -q",
+             "crmpool add 老客户 --owner zhang --region 北京 -q",
+             "crmpool add 新客户 --pool east -q",
+             "crmpool sweep --now +40d -q"]
+    for line in steps:
+        result = subprocess.run(["bash", "-e", "-c", line], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, (line, result.stderr[-2000:])
+    listed = subprocess.run(["crmpool", "list", "-f", "csv", "-c", "name,owner"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True, timeout=60).stdout
+    # zhang's idle customer went home to `public` (not east's); east's waiting one went to
+    # its only member by then, li.
+    assert "新客户,li" in listed and "老客户," in listed
+
+
 @pytest.mark.slow
 def test_an_installed_crmpool_has_its_examples(tmp_path):
     target = tmp_path / "site"

@@ -18,30 +18,44 @@ from crmpool.users import get_user, require_team
 from crmpool.when import start_of_local_day, stored
 
 
-def expand(conn: sqlite3.Connection, who: str) -> set[str]:
-    """A user's name, or the active users of `team:NAME`."""
+def expand(conn: sqlite3.Connection, who: str, *, strict: bool = True) -> set[str]:
+    """A user's name, or the active users of `team:NAME`; a name that is no user or team is
+    refused (`strict`), or stands for nobody (a rule's, so the nightly sweep goes on)."""
     if who.startswith(TEAM_PREFIX):
-        team = require_team(conn, who[len(TEAM_PREFIX):])
+        team = who[len(TEAM_PREFIX):]
+        if strict:
+            require_team(conn, team)
         return {r[0] for r in conn.execute(
             "SELECT name FROM users WHERE team = ? AND active = 1", (team,))}
-    return {get_user(conn, who).name}
+    if strict:
+        return {get_user(conn, who).name}
+    return {r[0] for r in conn.execute("SELECT name FROM users WHERE name = ?", (who,))}
 
 
-def member_names(conn: sqlite3.Connection, pool: str, to: Sequence[str]) -> tuple[set[str], str]:
+def member_names(conn: sqlite3.Connection, pool: str, to: Sequence[str], *,
+                 strict: bool = True) -> tuple[set[str], str]:
     """The users a distribution may give to, and what that set is, for messages.
 
-    `to` narrows the pool's members; a pool without members hands out to every active
-    user who is not an admin (admins sell rarely, and can claim)."""
+    `to` narrows the pool's members: one outside the pool is refused (`strict`, asked on
+    the command line), or passed over and named (a rule: the nightly sweep goes on). A pool
+    without members hands out to every active user who is not an admin (admins sell
+    rarely, and can claim)."""
     members = members_of(conn, pool)
-    pool_set = (set().union(*(expand(conn, m) for m in members)) if members else None)
+    # Members were checked when added; a team since emptied stands for nobody.
+    pool_set = (set().union(*(expand(conn, m, strict=False) for m in members)) if members
+                else None)
     if to:
-        asked = set().union(*(expand(conn, who) for who in to))
+        asked = set().union(*(expand(conn, who, strict=strict) for who in to))
+        described = ", ".join(to)
         if pool_set is not None:
             outside = sorted(asked - pool_set - _pool_admins(conn, pool))
-            if outside:
+            if outside and strict:
                 raise Refused(f"{', '.join(outside)}: not a member of the {pool!r} pool"
                               f" ({', '.join(members)})")
-        return asked, ", ".join(to)
+            if outside:
+                asked -= set(outside)
+                described += f" (not members, passed over: {', '.join(outside)})"
+        return asked, described
     if pool_set is not None:
         return pool_set, f"the {pool!r} pool's members"
     return ({r[0] for r in conn.execute(

@@ -127,7 +127,7 @@ def _allowed(conn: sqlite3.Connection, actor: User, pool: str) -> str | None:
 def _one_pool(conn: sqlite3.Connection, pool: str, request: Request, limits: Limits,
               territories: tuple[Territory, ...], now: datetime, team_only: str | None,
               limit: int | None, report: Report) -> strategies.Plan:
-    names, described = who.member_names(conn, pool, request.to)
+    names, described = who.member_names(conn, pool, request.to, strict=request.rule is None)
     if team_only is not None:
         names &= who.expand(conn, f"team:{team_only}")
         described += f", of team {team_only}"
@@ -143,7 +143,8 @@ def _one_pool(conn: sqlite3.Connection, pool: str, request: Request, limits: Lim
         plan = strategies.least_loaded(waiting, receivers)
     elif request.strategy == "territory":
         plan = strategies.territory(waiting, receivers, territories,
-                                    lambda entry: who.expand(conn, entry) & names)
+                                    lambda entry: who.expand(conn, entry, strict=False)
+                                    & names)
     else:
         plan = strategies.performance(waiting, receivers, request.floor_pct)
     report.notes.append(f"{pool}: {described}")
