@@ -56,6 +56,10 @@ warnings_app = typer.Typer(help="Open warnings (预警), and `ack` for the ones 
 notify_app = typer.Typer(help="Send the notifications waiting in the outbox (通知).")
 app.add_typer(warnings_app, name="warnings")
 app.add_typer(notify_app, name="notify")
+report_app = typer.Typer(help="Reports for managers (统计): owners, pool, ageing, lost,"
+                         " conversion, sales; html and mail for the whole page.",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
 
 
 def _choices(name: str, values: tuple[str, ...]) -> type[StrEnum]:
@@ -393,7 +397,7 @@ COMMAND_GROUPS = {
     "rules": "rules",
     "import": "imports", "dupes": "imports", "demo": "imports",
     "sweep": "sweep", "why": "sweep", "warnings": "sweep", "runs": "sweep",
-    "forecast": "sweep", "notify": "notify", "distribute": "distribute",
+    "forecast": "sweep", "notify": "notify", "distribute": "distribute", "report": "report",
 }
 
 
