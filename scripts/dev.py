@@ -3,7 +3,8 @@
 
 Needs only python3. `python3 scripts/dev.py demo` builds the demo database and shows a sweep;
 `python3 scripts/dev.py pytest [ARGS]` runs the test suite with pytest (the same command CI
-runs; `test` is an alias). Any other
+runs; `test` is an alias), installing Debian's Chromium and CJK fonts first when they are
+missing (the HTML report is tested in a real browser). Any other
 arguments are passed to the `crmpool` command inside the virtualenv.
 """
 
@@ -42,10 +43,34 @@ def ensure_venv() -> None:
     STAMP.write_text(_wanted_stamp())
 
 
+# The HTML report's test opens the page in a real headless Chromium, with CJK fonts so the
+# Chinese renders: Debian's packages, installed here when missing (as root, with apt).
+BROWSER_PACKAGES = ("chromium", "fonts-noto-cjk")
+
+
+def ensure_browser() -> None:
+    import shutil
+
+    fonts = Path("/usr/share/fonts/opentype/noto")
+    if shutil.which("chromium") and fonts.exists():
+        return
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        print("the HTML report's test needs Chromium and CJK fonts: install"
+              f" {' '.join(BROWSER_PACKAGES)} (Debian) and run again", file=sys.stderr)
+        return
+    print(f"installing {', '.join(BROWSER_PACKAGES)} (first run only) ...", file=sys.stderr)
+    apt = ["apt-get", "install", "-y", "--no-install-recommends", *BROWSER_PACKAGES]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(apt, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(apt, env=env, stdout=subprocess.DEVNULL, check=True)
+
+
 def main(argv: list[str]) -> int:
     ensure_venv()
     task, rest = (argv[0], argv[1:]) if argv else ("demo", [])
     if task in ("pytest", "test"):
+        ensure_browser()
         cmd = [str(BIN / "python"), "-m", "pytest", *rest]
     elif task == "lint":
         cmd = [str(BIN / "ruff"), "check", str(ROOT), *rest]

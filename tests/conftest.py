@@ -1,12 +1,15 @@
-"""Shared fixtures: a temporary database per test, a fixed clock, a CLI runner."""
+"""Shared fixtures: a temporary database per test, a fixed clock, a CLI runner, a real SMTP
+server on 127.0.0.1."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -132,3 +135,36 @@ def dump(db: Path) -> list[str]:
         return list(connection.iterdump())
     finally:
         connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server; `answers` holds the replies to give (default 250), in order."""
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        def __init__(self) -> None:
+            self.received: list = []
+            self.answers: list[str] = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+            if self.answers:
+                answer = self.answers.pop(0)
+                if not answer.startswith("250"):
+                    return answer
+            self.received.append((envelope.rcpt_tos,
+                                  message_from_bytes(envelope.content, policy=policy.default)))
+            return "250 OK"
+
+    handler = Handler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    controller.stop()

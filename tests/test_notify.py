@@ -8,28 +8,20 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import sys
 import threading
 import urllib.parse
 from datetime import timedelta
-from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import NOW, add_customers
+from conftest import NOW, add_customers, free_port
 
 from crmpool import store
 from crmpool.ruleset import set_rules
 from crmpool.when import stored
 
 IDLE_WARN = '[[warn]]\nname = "quiet"\nidle_days = 10\n'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def days_ago(n: float) -> str:
@@ -39,33 +31,6 @@ def days_ago(n: float) -> str:
 def use_rules(conn, users, text: str) -> None:
     with store.transaction(conn):
         set_rules(conn, users["boss"], text, "test.toml", NOW)
-
-
-@pytest.fixture
-def smtp():
-    """A real SMTP server; `answers` holds the replies to give (default 250), in order."""
-    from aiosmtpd.controller import Controller
-
-    class Handler:
-        def __init__(self) -> None:
-            self.received: list = []
-            self.answers: list[str] = []
-
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-            if self.answers:
-                answer = self.answers.pop(0)
-                if not answer.startswith("250"):
-                    return answer
-            self.received.append((envelope.rcpt_tos,
-                                  message_from_bytes(envelope.content, policy=policy.default)))
-            return "250 OK"
-
-    handler = Handler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    handler.port = controller.port
-    yield handler
-    controller.stop()
 
 
 @pytest.fixture

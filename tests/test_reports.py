@@ -185,3 +185,72 @@ def test_reports_read_a_database_without_changing_it(cli, history, db_path):
         report(cli, name)
     after = store.open_db(db_path).execute("SELECT count(*) FROM events").fetchone()[0]
     assert before == after
+
+
+def _png_values(data: bytes) -> set[int]:
+    """The distinct bytes of a PNG's decompressed image data (a blank page has a handful)."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    return set(zlib.decompress(idat))
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--hide-scrollbars")
+
+
+def test_the_page_renders_in_a_real_headless_chromium(cli, history, tmp_path):
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium")
+    assert browser, "Chromium is missing: python3 scripts/dev.py pytest installs it"
+    page = tmp_path / "report.html"
+    assert cli("report", "html", "-o", str(page), "--since", "2026-11-16").exit_code == 0
+    blank = tmp_path / "blank.html"
+    blank.write_text("<!DOCTYPE html><html><body></body></html>")
+    shots = {}
+    for name, target in (("page", page), ("blank", blank)):
+        shot = tmp_path / f"{name}.png"
+        run = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / name}",
+                              f"--screenshot={shot}", "--window-size=1200,1800",
+                              target.as_uri()], capture_output=True, text=True, timeout=120)
+        assert shot.exists(), run.stderr[-2000:]
+        shots[name] = _png_values(shot.read_bytes())
+    assert len(shots["blank"]) < 10  # what a blank page looks like, measured in this run
+    assert len(shots["page"]) > 50
+    dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'dom'}",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120).stdout
+    for figure in ("1000.00", "500.00", "233.3", "上海", "team east", "in:reclaim idle 1"):
+        assert figure in dom
+
+
+def test_report_mail_sends_the_page_to_the_manager_through_a_real_smtp_server(
+        cli, history, smtp, tmp_path):
+    rules = tmp_path / "mail.toml"
+    rules.write_text(RULES + '\n[[channel]]\nname = "mail"\ntype = "smtp"\nhost = "127.0.0.1"\n'
+                     f'port = {smtp.port}\nfrom = "crm@example.com"\n')
+    at(cli, "2026-11-23T10:00:00Z", "rules", "set", str(rules))
+    at(cli, "2026-11-23T10:00:00Z", "user", "set", "wang", "--email", "wang@example.com")
+    result = cli("report", "mail", "--to", "manager", "--team", "east", "--since", "2026-11-16")
+    assert result.exit_code == 0, result.stderr
+    assert "wang <wang@example.com>: sent through mail" in result.stderr
+    [(to, message)] = smtp.received
+    assert to == ["wang@example.com"] and "报表" in message["Subject"]
+    html = message.get_body(("html",)).get_content()
+    assert '<section id="owners">' in html and "1000.00" in html and "<script" not in html
+    # Nobody with an e-mail, or a server that refuses: a clear message and exit 2 or 5.
+    nobody = cli("report", "mail", "--to", "admins")
+    assert nobody.exit_code == 2 and "user set NAME --email" in nobody.stderr
+    smtp.answers.append("554 no thanks")
+    refused = cli("report", "mail", "--to", "user:wang")
+    assert refused.exit_code == 5 and "mail:" in refused.stderr

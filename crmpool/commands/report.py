@@ -30,19 +30,6 @@ ByOpt = Annotated[str, typer.Option(help="Periods: day, week or month.")]
 TeamOpt = Annotated[str | None, typer.Option(help="Only this team.")]
 OwnerOpt = Annotated[str | None, typer.Option(help="Only this owner.")]
 DaysOpt = Annotated[int, typer.Option(min=1, max=36500, help="N days (default 90).")]
-# What a table shows first, on 80 columns; machine formats carry every column.
-PEOPLE = {
-    "owners": ("owner", "owned", "claimed", "contacts", "deals_won", "won_amount", "counted",
-               "cap", "warned", "reclaimed", "released", "assigned", "won", "frozen", "team"),
-    "pool": ("period", "size_start", "inflow", "outflow", "size_end", "avg_wait_days",
-             "causes"),
-    "ageing": ("owner", "d0_7", "d8_14", "d15_30", "d31_60", "d61_90", "over_90", "owned",
-               "team"),
-    "lost": ("id", "name", "owner", "bought", "days_since", "why", "deals_won", "pool",
-             "last_won_at"),
-    "conversion": ("owner", "way", "customers", "won", "rate_pct"),
-    "sales": ("period", "group", "amount", "year_before", "change_pct", "deals"),
-}
 
 
 def _scope(s: Any, team: str | None, owner: str | None) -> Any:
@@ -105,7 +92,7 @@ def build(s: Any, name: str, period: Any, scope: Any, days: int = 90,
 
 
 def _show(s: Any, figures: Any) -> None:
-    s.out.rows(figures.rows, figures.columns, for_people=PEOPLE[figures.name])
+    s.out.rows(figures.rows, figures.columns, for_people=figures.shown)
     if s.out.for_people and not s.out.quiet:
         import shutil
 

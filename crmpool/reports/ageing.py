@@ -14,6 +14,9 @@ from crmpool.when import stored
 BUCKETS = (("d0_7", None, 7), ("d8_14", 8, 14), ("d15_30", 15, 30), ("d31_60", 31, 60),
            ("d61_90", 61, 90), ("over_90", 91, None))
 COLUMNS = ("owner", "team", *(b[0] for b in BUCKETS), "owned")
+# What a table shows first, on 80 columns; machine formats carry every column.
+SHOWN = ("owner", "d0_7", "d8_14", "d15_30", "d31_60", "d61_90", "over_90", "owned",
+         "team")
 
 
 def ageing_report(conn: sqlite3.Connection, scope: Scope, now: datetime) -> Figures:
@@ -39,7 +42,7 @@ def ageing_report(conn: sqlite3.Connection, scope: Scope, now: datetime) -> Figu
     total = rows[-1] if rows else {}
     figures = Figures("ageing", "Ageing: days since the last contact or assignment", COLUMNS,
                       rows, bars=[(name, total.get(name, 0)) for name, _, _ in BUCKETS],
-                      bars_of="owned customers by days")
+                      bars_of="owned customers by days", shown=SHOWN)
     figures.notes.append("days since the later of the last contact and the assignment;"
                          " a future contact time counts as 0")
     return figures

@@ -58,5 +58,6 @@ class Figures:
     period: Period | None = None
     bars: list[tuple[str, float]] = field(default_factory=list)  # a bar chart: label, value
     bars_of: str = ""  # what the bars measure
+    shown: tuple[str, ...] = ()  # what a table or the page shows first (80 columns)
     series: dict[str, list[float]] = field(default_factory=dict)  # label -> values per bucket
     notes: list[str] = field(default_factory=list)

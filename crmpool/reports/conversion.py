@@ -11,6 +11,8 @@ from crmpool.reports.base import Figures, Period
 from crmpool.reports.scope import Scope
 
 COLUMNS = ("owner", "way", "customers", "won", "rate_pct")
+# What a table shows first, on 80 columns; machine formats carry every column.
+SHOWN = ("owner", "way", "customers", "won", "rate_pct")
 _ARRIVAL = """SELECT e.customer_id, coalesce(e.to_owner, '') AS owner,
     CASE WHEN e.action = 'assign' AND e.distribution_id IS NOT NULL THEN 'distribute'
          ELSE e.action END AS way, min(e.at) AS at
@@ -40,6 +42,6 @@ def conversion_report(conn: sqlite3.Connection, period: Period, scope: Scope, da
     figures = Figures("conversion", f"Conversion: won within {days} days of arriving",
                       COLUMNS, rows, period,
                       bars=[(f"{r['owner']} {r['way']}", r["rate_pct"] or 0) for r in rows],
-                      bars_of="won, % of arrivals")
+                      bars_of="won, % of arrivals", shown=SHOWN)
     figures.notes.append("`all` counts each customer once, however many ways it came")
     return figures

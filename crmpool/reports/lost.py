@@ -13,6 +13,9 @@ from crmpool.when import stored
 
 COLUMNS = ("id", "name", "owner", "pool", "why", "bought", "deals_won", "last_won_at",
            "days_since")
+# What a table shows first, on 80 columns; machine formats carry every column.
+SHOWN = ("id", "name", "owner", "bought", "days_since", "why", "deals_won", "pool",
+         "last_won_at")
 
 
 def lost_report(conn: sqlite3.Connection, scope: Scope, days: int, now: datetime
@@ -48,7 +51,7 @@ def lost_report(conn: sqlite3.Connection, scope: Scope, days: int, now: datetime
                       " or reclaimed after buying", COLUMNS, [{c: r[c] for c in COLUMNS}
                                                               for r in rows],
                       bars=[(r["name"], float(r["bought"])) for r in rows[:20]],
-                      bars_of="bought")
+                      bars_of="bought", shown=SHOWN)
     figures.notes.append("ranked by the total won; `report lost -f jsonl | crmpool assign -"
                          " --to NAME` hands them to someone")
     return figures

@@ -19,6 +19,9 @@ DONE = ("claimed", "assigned", "released", "reclaimed")
 CONTACTS = tuple(f"contacts_{via}" for via in VIAS)
 COLUMNS = ("owner", "team", *HELD, *DONE, "contacts", *CONTACTS, "deals_won", "won_amount",
            "counted", "cap")
+# What a table shows first, on 80 columns; machine formats carry every column.
+SHOWN = ("owner", "owned", "claimed", "contacts", "deals_won", "won_amount", "counted",
+         "cap", "warned", "reclaimed", "released", "assigned", "won", "frozen", "team")
 
 
 def owners_report(conn: sqlite3.Connection, period: Period, scope: Scope, limits: Limits,
@@ -62,8 +65,9 @@ def owners_report(conn: sqlite3.Connection, period: Period, scope: Scope, limits
     result = []
     for person in people:
         row = rows[person["name"]]
-        if not person["active"] and not row.get("owned"):
-            continue  # a user who left, with nothing to show
+        if (not person["active"] or person["role"] == "admin") and not any(
+                row.get(c) for c in (*HELD, *DONE, *CONTACTS, "deals_won")):
+            continue  # a user who left, or an admin, with nothing to show
         for column in (*HELD, *DONE, *CONTACTS, "deals_won", "counted"):
             row[column] = row.get(column) or 0
         row["contacts"] = sum(row[c] for c in CONTACTS)
@@ -72,8 +76,9 @@ def owners_report(conn: sqlite3.Connection, period: Period, scope: Scope, limits
         result.append({c: row.get(c) for c in COLUMNS} | {"won_cents": _cents(row)})
     rolled = _roll_up(result)
     figures = Figures("owners", "Per owner", COLUMNS, rolled, period,
-                      bars=[(r["owner"], float(r["won_amount"])) for r in result],
-                      bars_of="won amount")
+                      bars=sorted(((r["owner"], float(r["won_amount"])) for r in result),
+                                  key=lambda bar: -bar[1]),
+                      bars_of="won amount", shown=SHOWN)
     figures.notes.append("owned, won, frozen, warned and counted are as of now; the rest"
                          " happened in the period (assigned: given to them)")
     return figures

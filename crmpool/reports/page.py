@@ -71,10 +71,12 @@ def line_svg(series: dict[str, list[float]], width: int = 640, height: int = 160
 
 
 def _table(figures: Figures) -> str:
-    head = "".join(f"<th>{escape(c)}</th>" for c in figures.columns)
+    # The columns a terminal shows first: a page to read; every column is in -f csv.
+    columns = figures.shown or figures.columns
+    head = "".join(f"<th>{escape(c.replace('_', ' '))}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{escape('' if row.get(c) is None else str(row.get(c)))}</td>"
-                         for c in figures.columns) + "</tr>"
+                         for c in columns) + "</tr>"
         for row in figures.rows[:MOST_ROWS])
     more = (f'<p class="note">… and {len(figures.rows) - MOST_ROWS} more rows</p>'
             if len(figures.rows) > MOST_ROWS else "")

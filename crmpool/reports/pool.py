@@ -33,6 +33,9 @@ _MOVE = """CASE
 END"""
 COLUMNS = ("period", "size_start", "inflow", "outflow", "size_end", "causes",
            "avg_wait_days")
+# What a table shows first, on 80 columns; machine formats carry every column.
+SHOWN = ("period", "size_start", "inflow", "outflow", "size_end", "avg_wait_days",
+         "causes")
 
 
 def waiting_now(conn: sqlite3.Connection) -> int:
@@ -77,7 +80,7 @@ def pool_report(conn: sqlite3.Connection, period: Period, now: datetime) -> Figu
     rows.reverse()
     figures = Figures("pool", f"Pool flow by {period.by}", COLUMNS, rows, period,
                       bars=[(r["period"], r["size_end"]) for r in rows][-20:],
-                      bars_of="in the pools at the end")
+                      bars_of="in the pools at the end", shown=SHOWN)
     figures.series = {"in": [r["inflow"] for r in rows], "out": [r["outflow"] for r in rows],
                       "size": [r["size_end"] for r in rows]}
     figures.notes.append(f"in the pools at the start: {size}; periods without a move are"
