@@ -211,6 +211,10 @@ def command(name: str | None = None, group: typer.Typer = app, default: bool = F
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS):
                     # Where output goes (a file, /dev/full) could not take it.
                     raise _fail(f"cannot write: {exc.strerror}", 5) from None
+                if exc.filename is not None and exc.errno in (
+                        errno.ENOENT, errno.EACCES, errno.EISDIR, errno.ENOTDIR, errno.EPERM):
+                    # A file named by an option (-o FILE): a bad value, said with its name.
+                    raise _fail(f"{exc.filename}: {exc.strerror}", 2) from None
                 raise _unexpected(exc) from None
             except Exception as exc:  # a bug: say so, and hide the traceback unless asked
                 raise _unexpected(exc) from None

@@ -254,3 +254,10 @@ def test_report_mail_sends_the_page_to_the_manager_through_a_real_smtp_server(
     smtp.answers.append("554 no thanks")
     refused = cli("report", "mail", "--to", "user:wang")
     assert refused.exit_code == 5 and "mail:" in refused.stderr
+
+
+def test_an_output_file_in_a_missing_folder_is_a_usage_error(cli, history, tmp_path):
+    for args in (["report", "html", "-o", str(tmp_path / "nowhere" / "r.html")],
+                 ["export", "-f", "csv", "-o", str(tmp_path / "nowhere" / "all.csv")]):
+        result = cli(*args)
+        assert result.exit_code == 2 and "nowhere" in result.stderr, result.stderr

@@ -159,6 +159,8 @@ def _write_new(path: Path, text: str) -> None:
 
     if path.exists():
         raise Refused(f"{path} exists; choose a new file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"-o {path}: there is no folder {path.parent}")
     partial = path.with_name(f".{path.name}.partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
