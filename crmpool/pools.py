@@ -66,22 +66,20 @@ def set_pool(conn: sqlite3.Connection, actor: User, name: str, settings: PoolSet
 
 
 def _apply(conn: sqlite3.Connection, pool: str, settings: PoolSettings) -> None:
-    for member in settings.add_members:
-        _check_member(conn, member)
-        conn.execute("INSERT OR IGNORE INTO pool_members (pool, member) VALUES (?, ?)",
-                     (pool, member))
-    for member in settings.remove_members:
-        if not conn.execute("DELETE FROM pool_members WHERE pool = ? AND member = ?",
-                            (pool, member)).rowcount:
-            raise NotFound(f"{member} is not a member of the {pool!r} pool")
-    for admin in settings.add_admins:
-        get_user(conn, admin)
-        conn.execute("INSERT OR IGNORE INTO pool_admins (pool, user) VALUES (?, ?)",
-                     (pool, admin))
-    for admin in settings.remove_admins:
-        if not conn.execute("DELETE FROM pool_admins WHERE pool = ? AND user = ?",
-                            (pool, admin)).rowcount:
-            raise NotFound(f"{admin} is not an admin of the {pool!r} pool")
+    # Members and admins alike: (table, its column, what one is, how a name is checked).
+    lists = (("pool_members", "member", "a member", settings.add_members,
+              settings.remove_members, _check_member),
+             ("pool_admins", "user", "an admin", settings.add_admins, settings.remove_admins,
+              get_user))
+    for table, column, noun, added, removed, check in lists:
+        for name in added:
+            check(conn, name)
+            conn.execute(f"INSERT OR IGNORE INTO {table} (pool, {column}) VALUES (?, ?)",
+                         (pool, name))
+        for name in removed:
+            if not conn.execute(f"DELETE FROM {table} WHERE pool = ? AND {column} = ?",
+                                (pool, name)).rowcount:
+                raise NotFound(f"{name} is not {noun} of the {pool!r} pool")
     if settings.clear_limits:
         conn.execute("UPDATE pools SET claims_per_day = NULL, cooldown_days = NULL"
                      " WHERE name = ?", (pool,))
