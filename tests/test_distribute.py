@@ -179,6 +179,8 @@ def test_who_may_distribute(cli, conn):
     # A manager hands out to their own team only (chen is in west).
     rows, _ = run(cli, as_user="wang")
     assert set(given(rows)) == {"li", "zhang"}
+    not_team = cli("distribute", "--pool", "east", "--to", "chen", as_user="wang")
+    assert not_team.exit_code == 4 and "chen: not in your team (east)" in not_team.stderr
     outsider = cli("distribute", "--pool", "east", "--to", "wang")
     assert outsider.exit_code == 4 and "wang: not a member of the 'east' pool" in (
         outsider.stderr)
@@ -272,3 +274,15 @@ def test_distribution_of_every_pool_uses_each_pools_members(cli, conn):
     rows = json.loads(result.stdout)
     assert {(r["pool"], r["to"]) for r in rows} == {("east", "li"), ("west", "chen")}
     assert NOW  # the fixed clock the rows were written at
+
+
+def test_a_pool_admin_distributes_only_their_own_pools(cli, conn):
+    cli("pool", "add", "east", "--member", "li", "--member", "zhang", "--admin", "zhang")
+    cli("pool", "add", "west", "--member", "chen")
+    add_customers(conn, [{"name": "东", "pool": "east"}, {"name": "西", "pool": "west"}])
+    rows = json.loads(cli("distribute", "-f", "json", as_user="zhang").stdout)
+    assert [(r["pool"], r["to"]) for r in rows] == [("east", "li")]
+    refused = cli("distribute", as_user="chen")
+    assert refused.exit_code == 4 and "no pool's admin" in refused.stderr
+    other = cli("distribute", "--pool", "west", as_user="zhang")
+    assert other.exit_code == 4

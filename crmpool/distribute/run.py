@@ -96,6 +96,12 @@ def distribute(conn: sqlite3.Connection, actor: User, request: Request, limits: 
     pools = ([require_pool(conn, request.pool)] if request.pool else [r[0] for r in conn.execute(
         "SELECT DISTINCT pool FROM customers WHERE owner IS NULL AND status <> 'invalid'"
         " AND id >= ? ORDER BY pool", (request.first_id,))])
+    if request.pool is None and actor.role == "rep":
+        # Every pool means every pool this pool admin may hand out.
+        pools = [pool for pool in pools if administers(conn, actor, pool)]
+        if not pools:
+            raise Refused("you are no pool's admin: only an admin, a pool's admin or a"
+                          " manager may distribute")
     report = Report(request.strategy, dry_run)
     remaining = request.limit
     for pool in pools:
@@ -128,7 +134,11 @@ def _one_pool(conn: sqlite3.Connection, pool: str, request: Request, limits: Lim
               limit: int | None, report: Report) -> strategies.Plan:
     names, described = who.member_names(conn, pool, request.to, strict=request.rule is None)
     if team_only is not None:
-        names &= who.expand(conn, f"team:{team_only}")
+        team = who.expand(conn, f"team:{team_only}")
+        outside = sorted(names - team) if request.to else []
+        if outside:
+            raise Refused(f"{', '.join(outside)}: not in your team ({team_only})")
+        names &= team
         described += f", of team {team_only}"
     receivers = who.receivers(conn, pool, names, limits, now,
                               request.days if request.strategy == "performance" else None)
