@@ -80,7 +80,8 @@ def owners_report(conn: sqlite3.Connection, period: Period, scope: Scope, limits
                                   key=lambda bar: -bar[1]),
                       bars_of="won amount", shown=SHOWN)
     figures.notes.append("owned, won, frozen, warned and counted are as of now; the rest"
-                         " happened in the period (assigned: given to them)")
+                         " happened in the period (assigned: given to them; contacts and"
+                         " deals: those they logged)")
     return figures
 
 
