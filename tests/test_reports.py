@@ -261,3 +261,11 @@ def test_an_output_file_in_a_missing_folder_is_a_usage_error(cli, history, tmp_p
                  ["export", "-f", "csv", "-o", str(tmp_path / "nowhere" / "all.csv")]):
         result = cli(*args)
         assert result.exit_code == 2 and "nowhere" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args", [["ageing", "--since", "-7d"], ["owners", "--by", "month"],
+                                  ["pool", "--team", "east"], ["owners", "--days", "30"],
+                                  ["lost", "--group", "level"]])
+def test_an_option_a_report_does_not_read_is_refused(cli, args):
+    result = cli("report", *args)
+    assert result.exit_code == 2 and "does not go with report" in result.stderr

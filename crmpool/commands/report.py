@@ -26,7 +26,7 @@ from crmpool.cli import (
 SinceOpt = Annotated[str | None, typer.Option(
     help=f"From (default: Monday 00:00 of this week): {WhenHelp}.")]
 UntilOpt = Annotated[str | None, typer.Option(help=f"Until (default: now): {WhenHelp}.")]
-ByOpt = Annotated[str, typer.Option(help="Periods: day, week or month.")]
+ByOpt = Annotated[str, typer.Option(help="Periods: day, week or month (for the pool and sales).")]
 TeamOpt = Annotated[str | None, typer.Option(help="Only this team.")]
 OwnerOpt = Annotated[str | None, typer.Option(help="Only this owner.")]
 DaysOpt = Annotated[int, typer.Option(min=1, max=36500, help="N days (default 90).")]
@@ -106,19 +106,39 @@ def _show(s: Any, figures: Any) -> None:
         s.out.say(f"{figures.title} ({period}{'; '.join(figures.notes)})")
 
 
-def _report(name: str, doc: str, *, period_options: bool = True, days_option: bool = False,
-            group_option: bool = False) -> None:
+# Which options each report reads; any other is refused rather than silently ignored.
+TAKES = {
+    "owners": {"since", "until", "team", "owner"},
+    "pool": {"since", "until", "by"},
+    "ageing": {"team", "owner"},
+    "lost": {"days", "team", "owner"},
+    "conversion": {"since", "until", "days", "team", "owner"},
+    "sales": {"since", "until", "by", "group", "team", "owner"},
+}
+
+
+def _report(name: str, doc: str) -> None:
     """Register `report NAME` with the options that report takes."""
 
     def run(ctx: typer.Context, since: SinceOpt = None, until: UntilOpt = None,
-            by: ByOpt = "week", team: TeamOpt = None, owner: OwnerOpt = None,
-            days: DaysOpt = 90,
-            group: Annotated[str, typer.Option(help="region, industry or level.")] = "region",
+            by: Annotated[str | None, typer.Option(
+                help="Periods: day, week (default) or month.")] = None,
+            team: TeamOpt = None, owner: OwnerOpt = None,
+            days: Annotated[int | None, typer.Option(
+                min=1, max=36500, help="N days (default 90).")] = None,
+            group: Annotated[str | None, typer.Option(
+                help="region (default), industry or level.")] = None,
             columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False,
             fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
+        given = {k for k, v in (("since", since), ("until", until), ("by", by), ("team", team),
+                                ("owner", owner), ("days", days), ("group", group))
+                 if v is not None}
+        for option in sorted(given - TAKES[name]):
+            raise UsageError(f"--{option} does not go with report {name} (it takes"
+                             f" {', '.join('--' + o for o in sorted(TAKES[name]))})")
         with session(ctx, fmt, quiet, view(columns, wide, all_)) as s:
-            _show(s, build(s, name, _period(s, since, until, by), _scope(s, team, owner),
-                           days, group))
+            _show(s, build(s, name, _period(s, since, until, by or "week"),
+                           _scope(s, team, owner), days or 90, group or "region"))
 
     run.__doc__ = doc
     run.__name__ = f"report_{name}"
