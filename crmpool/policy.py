@@ -108,26 +108,41 @@ def check_claim_limit(conn: sqlite3.Connection, user: User, limits: Limits, now:
     """
     from crmpool.pool_access import pool_limits, pools_with_own_daily_limit
 
-    own = pools_with_own_daily_limit(conn)
     limit = pool_limits(conn, pool, limits).claims_per_day if pool else limits.claims_per_day
     if limit == 0:
         return
-    day_start = start_of_local_day(now)
-    if pool in own:
-        which, which_params = "from_pool = ?", [pool]
-    else:
-        which = f"from_pool NOT IN ({', '.join('?' * len(own))})"
-        which_params = own
-    made = conn.execute(
-        "SELECT count(*) FROM events WHERE to_owner = ? AND from_pool IS NOT NULL"
-        f" AND action IN ('claim', 'assign') AND at >= ? AND at < ? AND {which}",
-        (user.name, stored(day_start), stored(day_start + timedelta(days=1)), *which_params),
-    ).fetchone()[0]
+    made = taken_today(conn, [user.name], pool, now).get(user.name, 0)
     if made >= limit:
+        own = pools_with_own_daily_limit(conn)
         where = f"from the {pool!r} pool " if pool in own else "from pools "
         who = "you have" if you else f"{user.name} has"
         raise Refused(f"{who} taken {plural(made, 'customer')} {where}today and the daily limit"
                       f" is {limit}: try again tomorrow")
+
+
+def taken_today(conn: sqlite3.Connection, names: list[str], pool: str | None,
+                now: datetime) -> dict[str, int]:
+    """What each user received from pools this local day, as the daily limit counts it:
+    from `pool` alone if it has its own claims_per_day, else from the pools without one."""
+    from crmpool.pool_access import pools_with_own_daily_limit
+
+    own = pools_with_own_daily_limit(conn)
+    if pool in own:
+        which, params = "from_pool = ?", [pool]
+    else:
+        which, params = f"from_pool NOT IN ({', '.join('?' * len(own))})", own
+    day_start = start_of_local_day(now)
+    return dict(conn.execute(
+        f"SELECT to_owner, count(*) FROM events WHERE to_owner IN ({', '.join('?' * len(names))})"
+        " AND from_pool IS NOT NULL AND action IN ('claim', 'assign') AND at >= ? AND at < ?"
+        f" AND {which} GROUP BY to_owner",
+        [*names, stored(day_start), stored(day_start + timedelta(days=1)), *params]).fetchall())
+
+
+# The events after which a previous owner waits out the cooldown: a release or a reclaim,
+# except the reclaims of an undone sweep run, which never happened as far as cooldowns go.
+COOLING_SQL = ("{e}.action IN ('release', 'reclaim') AND ({e}.run_id IS NULL OR {e}.run_id NOT IN"
+               " (SELECT id FROM runs WHERE undone_at IS NOT NULL))")
 
 
 def check_cooldown(conn: sqlite3.Connection, actor: User, customer_id: int, limits: Limits,
@@ -136,11 +151,9 @@ def check_cooldown(conn: sqlite3.Connection, actor: User, customer_id: int, limi
     (`limits` already carry the customer's pool's own cooldown_days, if it has one)."""
     if limits.cooldown_days == 0:
         return
-    # The reclaims of an undone sweep run never happened, as far as cooldowns go.
     row = conn.execute(
-        "SELECT at, action, rule FROM events WHERE customer_id = ? AND from_owner = ?"
-        " AND action IN ('release', 'reclaim') AND (run_id IS NULL OR run_id NOT IN"
-        " (SELECT id FROM runs WHERE undone_at IS NOT NULL)) ORDER BY at DESC, id DESC LIMIT 1",
+        "SELECT at, action, rule FROM events e WHERE customer_id = ? AND from_owner = ?"
+        f" AND {COOLING_SQL.format(e='e')} ORDER BY at DESC, id DESC LIMIT 1",
         (customer_id, actor.name),
     ).fetchone()
     if row is None:

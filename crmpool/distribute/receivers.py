@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 from crmpool.distribute.strategies import Receiver, Waiting
 from crmpool.errors import Refused
 from crmpool.limits import Limits
-from crmpool.pool_access import TEAM_PREFIX, members_of, pool_limits, pools_with_own_daily_limit
+from crmpool.policy import COOLING_SQL, taken_today
+from crmpool.pool_access import TEAM_PREFIX, members_of, pool_limits
 from crmpool.users import get_user, require_team
-from crmpool.when import start_of_local_day, stored
+from crmpool.when import stored
 
 
 def expand(conn: sqlite3.Connection, who: str, *, strict: bool = True) -> set[str]:
@@ -81,7 +82,7 @@ def receivers(conn: sqlite3.Connection, pool: str, names: set[str], limits: Limi
         f"SELECT owner, count(*) FROM customers WHERE owner IN ({marks})"
         f" AND status <> 'invalid'{won} GROUP BY owner", ordered).fetchall())
     daily = pool_limits(conn, pool, limits).claims_per_day
-    taken = _taken_today(conn, pool, ordered, now) if daily else {}
+    taken = taken_today(conn, ordered, pool, now) if daily else {}
     won_cents: dict[str, int] = {}
     if performance_days:
         won_cents = dict(conn.execute(
@@ -96,23 +97,6 @@ def receivers(conn: sqlite3.Connection, pool: str, names: set[str], limits: Limi
             max(daily - taken.get(name, 0), 0) if daily else None, load,
             won_cents.get(name) or 0))
     return result
-
-
-def _taken_today(conn: sqlite3.Connection, pool: str, names: list[str], now: datetime
-                 ) -> dict[str, int]:
-    """What each received from pools today, as the daily limit counts it
-    (crmpool/policy.check_claim_limit)."""
-    own = pools_with_own_daily_limit(conn)
-    if pool in own:
-        which, params = "from_pool = ?", [pool]
-    else:
-        which, params = f"from_pool NOT IN ({', '.join('?' * len(own))})", own
-    day_start = start_of_local_day(now)
-    return dict(conn.execute(
-        f"SELECT to_owner, count(*) FROM events WHERE to_owner IN ({', '.join('?' * len(names))})"
-        " AND from_pool IS NOT NULL AND action IN ('claim', 'assign') AND at >= ? AND at < ?"
-        f" AND {which} GROUP BY to_owner",
-        [*names, stored(day_start), stored(day_start + timedelta(days=1)), *params]).fetchall())
 
 
 def waiting(conn: sqlite3.Connection, pool: str, limits: Limits, now: datetime, *,
@@ -133,15 +117,12 @@ def waiting(conn: sqlite3.Connection, pool: str, limits: Limits, now: datetime, 
     cooldown = pool_limits(conn, pool, limits).cooldown_days
     cooling: dict[int, set[str]] = {}
     if cooldown and rows:
-        # The reclaims of an undone sweep run never happened, as far as cooldowns go.
         # From the cooldown's span of events (events_at), which is what a pool mostly
-        # holds anyway, rather than one lookup per waiting customer.
+        # holds anyway, rather than one lookup per waiting customer (policy.check_cooldown).
         for customer_id, owner in conn.execute(
                 "SELECT e.customer_id, e.from_owner FROM events e CROSS JOIN customers c"
-                " ON c.id = e.customer_id WHERE e.at > ? AND e.action IN ('release', 'reclaim')"
-                " AND e.from_owner IS NOT NULL AND c.owner IS NULL AND c.pool = ? AND c.id >= ?"
-                " AND (e.run_id IS NULL OR e.run_id NOT IN"
-                " (SELECT id FROM runs WHERE undone_at IS NOT NULL))",
+                f" ON c.id = e.customer_id WHERE e.at > ? AND {COOLING_SQL.format(e='e')}"
+                " AND e.from_owner IS NOT NULL AND c.owner IS NULL AND c.pool = ? AND c.id >= ?",
                 (stored(now - timedelta(days=cooldown)), pool, first_id)):
             cooling.setdefault(customer_id, set()).add(owner)
     if not with_values:
