@@ -65,16 +65,25 @@ def _whom(channel: Channel, item: dict, people: dict[str, dict]) -> list[str]:
     owner = people.get(item["owner"] or "")
     names: list[str] = []
     for who in channel.recipients(item["level"]):
-        if who == "owner" and owner:
-            names.append(owner["name"])
-        elif who == "manager" and owner and owner["team"]:
-            names += [p["name"] for p in people.values() if p["role"] == "manager"
-                      and p["team"] == owner["team"]]
-        elif who == "admins":
-            names += [p["name"] for p in people.values() if p["role"] == "admin"]
-        elif who.startswith("user:") and who[5:] in people:
-            names.append(who[5:])
+        if who == "owner":
+            names += [owner["name"]] if owner else []
+        else:
+            names += named(who, people, owner["team"] if owner else None) or []
     return [n for n in dict.fromkeys(names) if people[n]["active"]]
+
+
+def named(who: str, people: dict[str, dict], team: str | None, *,
+          every_team: bool = False) -> list[str] | None:
+    """The users a `to` word other than `owner` names: `manager` (the team's; with
+    `every_team`, every manager), `admins`, `user:NAME`; None for a word it does not know."""
+    if who == "manager":
+        return [p["name"] for p in people.values() if p["role"] == "manager"
+                and (p["team"] == team if team is not None else every_team)]
+    if who == "admins":
+        return [p["name"] for p in people.values() if p["role"] == "admin"]
+    if who.startswith("user:"):
+        return [who[5:]] if who[5:] in people else []
+    return None
 
 
 def _channels_of(rules: Rules) -> dict[str | None, tuple[str, ...] | None]:

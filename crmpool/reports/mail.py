@@ -17,19 +17,16 @@ def recipients(conn: sqlite3.Connection, to: Sequence[str], team: str | None
                ) -> list[dict]:
     """The active users `to` names: manager (of `team`, or every manager), admins,
     user:NAME."""
+    from crmpool.notify.outbox import named
+
     people = {r["name"]: dict(r) for r in conn.execute(
         "SELECT name, display, role, team, email FROM users WHERE active = 1")}
     names: list[str] = []
     for who in to:
-        if who == "manager":
-            names += [p["name"] for p in people.values() if p["role"] == "manager"
-                      and (team is None or p["team"] == team)]
-        elif who == "admins":
-            names += [p["name"] for p in people.values() if p["role"] == "admin"]
-        elif who.startswith("user:") and who[5:] in people:
-            names.append(who[5:])
-        else:
+        found = named(who, people, team, every_team=True)
+        if not found and (found is None or who.startswith("user:")):
             raise UsageError(f"--to {who!r}: manager, admins or user:NAME of an active user")
+        names += found
     return [people[n] for n in dict.fromkeys(names)]
 
 
