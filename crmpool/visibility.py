@@ -69,10 +69,9 @@ class Viewer:
     def shown_cluster(self, cluster: dict) -> dict:
         """A duplicate cluster (crmpool/dupes.py): its shared phone, e-mail or company id
         is masked unless the user sees every customer in it in full."""
-        field = {"phone": "phone", "email": "email", "company_id": "company_id"}.get(
-            cluster["same"])
-        if field and not all(self.sees(owner, None) for owner in cluster["owners"]):
-            cluster["key"] = _MASKS[field](str(cluster["key"]))
+        mask = _MASKS.get(cluster["same"])
+        if mask and not all(self.sees(owner, None) for owner in cluster["owners"]):
+            cluster["key"] = mask(str(cluster["key"]))
         return cluster
 
     def scope_sql(self, alias: str = "c") -> tuple[str, dict[str, str]]:

@@ -63,7 +63,6 @@ def _period(s: Any, since: str | None, until: str | None, by: str) -> Any:
 def build(s: Any, name: str, period: Any, scope: Any, days: int = 90,
           group: str = "region") -> Any:
     """One report's figures, as of the session's moment."""
-    from crmpool import reports  # noqa: F401 - the package's docstring says what it holds
     from crmpool.ruleset import active_limits
 
     if name == "owners":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime, timedelta
 
+from crmpool.deals import from_cents
 from crmpool.reports.base import Figures
 from crmpool.reports.scope import Scope
 from crmpool.when import stored
@@ -21,32 +22,25 @@ SHOWN = ("id", "name", "owner", "bought", "days_since", "why", "deals_won", "poo
 def lost_report(conn: sqlite3.Connection, scope: Scope, days: int, now: datetime
                 ) -> Figures:
     where, params = scope.sql("c.owner")
-    if scope.owner is None and scope.team is None:
-        where = "1"
     cutoff = stored(now - timedelta(days=days))
     now_text = stored(now)
     rows = [dict(r) for r in conn.execute(
-        "SELECT c.id, c.name, c.owner, c.pool, w.total AS bought_cents, w.n AS deals_won,"
-        " w.last AS last_won_at, CAST(julianday(?) - julianday(w.last) AS INTEGER)"
-        " AS days_since, EXISTS (SELECT 1 FROM events e WHERE e.customer_id = c.id"
-        "  AND e.action = 'reclaim' AND e.at > (SELECT min(d.at) FROM deals d"
-        "  WHERE d.customer_id = c.id AND d.stage = 'won')) AS reclaimed"
-        " FROM (SELECT customer_id, sum(amount_cents) AS total, count(*) AS n, max(at) AS last"
-        "  FROM deals WHERE stage = 'won' AND at <= ? GROUP BY customer_id) w"
-        " JOIN customers c ON c.id = w.customer_id"
-        f" WHERE c.status <> 'invalid' AND {where}"
-        " AND (w.last <= ? OR EXISTS (SELECT 1 FROM events e WHERE e.customer_id = c.id"
-        "  AND e.action = 'reclaim' AND e.at > (SELECT min(d.at) FROM deals d"
-        "  WHERE d.customer_id = c.id AND d.stage = 'won')))"
-        " ORDER BY w.total DESC, c.id",
+        "SELECT * FROM (SELECT c.id, c.name, c.owner, c.pool, w.total AS bought_cents,"
+        " w.n AS deals_won, w.last AS last_won_at,"
+        " CAST(julianday(?) - julianday(w.last) AS INTEGER) AS days_since,"
+        " EXISTS (SELECT 1 FROM events e WHERE e.customer_id = c.id AND e.action = 'reclaim'"
+        "  AND e.at > w.first) AS reclaimed"
+        " FROM (SELECT customer_id, sum(amount_cents) AS total, count(*) AS n, max(at) AS last,"
+        "  min(at) AS first FROM deals WHERE stage = 'won' AND at <= ? GROUP BY customer_id) w"
+        f" JOIN customers c ON c.id = w.customer_id WHERE c.status <> 'invalid' AND {where})"
+        " WHERE last_won_at <= ? OR reclaimed ORDER BY bought_cents DESC, id",
         [now_text, now_text, *params, cutoff])]
     for row in rows:
         quiet = row["last_won_at"] <= cutoff
         row["why"] = " and ".join(
             [f"no purchase for {row['days_since']} days"] * quiet
             + ["reclaimed after buying"] * bool(row.pop("reclaimed")))
-        cents = row.pop("bought_cents")
-        row["bought"] = f"{cents // 100}.{cents % 100:02d}"
+        row["bought"] = from_cents(row.pop("bought_cents"))
     figures = Figures("lost", f"Lost customers: bought before, nothing won for {days} days,"
                       " or reclaimed after buying", COLUMNS, [{c: r[c] for c in COLUMNS}
                                                               for r in rows],

@@ -9,6 +9,7 @@ import sqlite3
 from datetime import datetime
 
 from crmpool.choices import VIAS
+from crmpool.deals import from_cents
 from crmpool.limits import Limits
 from crmpool.reports.base import Figures, Period
 from crmpool.reports.scope import Scope
@@ -71,27 +72,19 @@ def owners_report(conn: sqlite3.Connection, period: Period, scope: Scope, limits
         for column in (*HELD, *DONE, *CONTACTS, "deals_won", "counted"):
             row[column] = row.get(column) or 0
         row["contacts"] = sum(row[c] for c in CONTACTS)
-        row["won_amount"] = _amount(row.pop("won_cents", 0) or 0)
+        row["won_cents"] = row.get("won_cents") or 0
         row["cap"] = person["cap"] if person["cap"] is not None else limits.cap
-        result.append({c: row.get(c) for c in COLUMNS} | {"won_cents": _cents(row)})
-    rolled = _roll_up(result)
-    figures = Figures("owners", "Per owner", COLUMNS, rolled, period,
-                      bars=sorted(((r["owner"], float(r["won_amount"])) for r in result),
-                                  key=lambda bar: -bar[1]),
+        result.append(row)
+    bars = sorted(((r["owner"], r["won_cents"] / 100) for r in result), key=lambda b: -b[1])
+    # Amounts are summed in cents and written once, as every amount is (deals.from_cents).
+    rolled = [{c: from_cents(r["won_cents"]) if c == "won_amount" else r.get(c)
+               for c in COLUMNS} for r in _roll_up(result)]
+    figures = Figures("owners", "Per owner", COLUMNS, rolled, period, bars=bars,
                       bars_of="won amount", shown=SHOWN)
     figures.notes.append("owned, won, frozen, warned and counted are as of now; the rest"
                          " happened in the period (assigned: given to them; contacts and"
                          " deals: those they logged)")
     return figures
-
-
-def _amount(cents: int) -> str:
-    return f"{cents // 100}.{cents % 100:02d}"
-
-
-def _cents(row: dict) -> int:
-    whole, _, frac = row["won_amount"].partition(".")
-    return int(whole) * 100 + int(frac)
 
 
 def _roll_up(rows: list[dict]) -> list[dict]:
@@ -107,12 +100,8 @@ def _roll_up(rows: list[dict]) -> list[dict]:
             out.append(_total(f"team {team}", team, members, summed))
     if len(rows) > 1:
         out.append(_total("all", None, rows, summed))
-    for row in out:
-        row.pop("won_cents")
     return out
 
 
 def _total(label: str, team: str | None, rows: list[dict], summed: list[str]) -> dict:
-    total = {c: sum(r[c] for r in rows) for c in summed}
-    return {"owner": label, "team": team, **{c: total.get(c) for c in COLUMNS[2:]},
-            "won_amount": _amount(total["won_cents"]), "won_cents": total["won_cents"]}
+    return {"owner": label, "team": team, **{c: sum(r[c] for r in rows) for c in summed}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from crmpool.deals import from_cents
 from crmpool.reports.base import Figures, Period
 from crmpool.reports.scope import Scope
 
@@ -13,11 +14,6 @@ GROUPS = ("region", "industry", "level")
 COLUMNS = ("period", "group", "deals", "amount", "year_before", "change_pct")
 # What a table shows first, on 80 columns; machine formats carry every column.
 SHOWN = ("period", "group", "amount", "year_before", "change_pct", "deals")
-
-
-def _money(cents: int | None) -> str:
-    cents = cents or 0
-    return f"{cents // 100}.{cents % 100:02d}"
 
 
 def sales_report(conn: sqlite3.Connection, period: Period, scope: Scope, group: str
@@ -40,11 +36,12 @@ def sales_report(conn: sqlite3.Connection, period: Period, scope: Scope, group: 
     # The same days a calendar year before, in the buckets they fall in a year on.
     before = sums("strftime('%Y-%m-%dT%H:%M:%SZ', d.at, '+1 year')")
     rows = []
-    for key in sorted(set(now_sums) | {k for k in before if _inside(k[0], now_sums)}):
+    buckets = {b for b, _ in now_sums}
+    for key in sorted(set(now_sums) | {k for k in before if k[0] in buckets}):
         n, cents = now_sums.get(key, (0, 0))
         _, old = before.get(key, (0, 0))
-        rows.append({"period": key[0], "group": key[1], "deals": n, "amount": _money(cents),
-                     "year_before": _money(old),
+        rows.append({"period": key[0], "group": key[1], "deals": n, "amount": from_cents(cents),
+                     "year_before": from_cents(old),
                      "change_pct": round(100 * (cents - old) / old, 1) if old else None})
     by_group: dict[str, float] = {}
     for row in rows:
@@ -56,6 +53,3 @@ def sales_report(conn: sqlite3.Connection, period: Period, scope: Scope, group: 
                          f" {period.by} a year earlier")
     return figures
 
-
-def _inside(bucket: str, now_sums: dict) -> bool:
-    return any(k[0] == bucket for k in now_sums)
