@@ -14,7 +14,7 @@ from crmpool.distribute.strategies import Receiver, Waiting
 from crmpool.errors import Refused
 from crmpool.limits import Limits
 from crmpool.policy import COOLING_SQL, taken_today
-from crmpool.pool_access import TEAM_PREFIX, members_of, pool_limits
+from crmpool.pool_access import TEAM_PREFIX, admins_of, members_of, pool_limits
 from crmpool.users import get_user, require_team
 from crmpool.when import stored
 
@@ -49,7 +49,7 @@ def member_names(conn: sqlite3.Connection, pool: str, to: Sequence[str], *,
         asked = set().union(*(expand(conn, who, strict=strict) for who in to))
         described = ", ".join(to)
         if pool_set is not None:
-            outside = sorted(asked - pool_set - _pool_admins(conn, pool))
+            outside = sorted(asked - pool_set - set(admins_of(conn, pool)))
             if outside and strict:
                 raise Refused(f"{', '.join(outside)}: not a member of the {pool!r} pool"
                               f" ({', '.join(members)})")
@@ -62,10 +62,6 @@ def member_names(conn: sqlite3.Connection, pool: str, to: Sequence[str], *,
     return ({r[0] for r in conn.execute(
         "SELECT name FROM users WHERE active = 1 AND role <> 'admin'")},
         "every active rep and manager (the pool has no members)")
-
-
-def _pool_admins(conn: sqlite3.Connection, pool: str) -> set[str]:
-    return {r[0] for r in conn.execute("SELECT user FROM pool_admins WHERE pool = ?", (pool,))}
 
 
 def receivers(conn: sqlite3.Connection, pool: str, names: set[str], limits: Limits,
