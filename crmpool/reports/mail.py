@@ -35,6 +35,7 @@ def send_report(conn: sqlite3.Connection, rules: Rules, page: str, period: Perio
     """Send the page to each recipient with an e-mail; what happened, one line each."""
     from crmpool.notify.senders import DeliveryFailed, send
 
+    people = recipients(conn, to, team)  # a mistyped --to is said first
     smtp = [c for c in rules.channels if c.type == "smtp"]
     if channel_name is not None:
         smtp = [c for c in smtp if c.name == channel_name]
@@ -42,7 +43,6 @@ def send_report(conn: sqlite3.Connection, rules: Rules, page: str, period: Perio
         raise UsageError("no smtp channel" + (f" named {channel_name!r}" if channel_name else "")
                          + " in the rules file ([[channel]] type = \"smtp\")")
     channel = smtp[0]
-    people = recipients(conn, to, team)
     if not any(p["email"] for p in people):
         raise UsageError("nobody to send to: give them an e-mail with `crmpool user set NAME"
                          " --email ADDRESS`")
