@@ -87,6 +87,11 @@ def test_an_installed_crmpool_has_its_examples(tmp_path):
     assert build.returncode == 0, build.stderr[-2000:]
     assert (target / "crmpool" / "examples" / "customers.csv").exists()
     assert (target / "crmpool" / "examples" / "rules.toml").exists()
+    # Every package of the source tree is installed (a new subpackage must be listed in
+    # pyproject.toml's packages, or `pip install .` leaves it out).
+    for init in (ROOT / "crmpool").rglob("__init__.py"):
+        package = init.parent.relative_to(ROOT)
+        assert (target / package / "__init__.py").exists(), f"{package} is not installed"
     run = tmp_path / "elsewhere"
     run.mkdir()
     env = clean_env(tmp_path) | {"PYTHONPATH": str(target)}
