@@ -118,9 +118,18 @@ AllOpt = Annotated[bool, typer.Option(
 class Settings:
     """The global options: which database, acting as whom."""
 
-    def __init__(self, db: Path, user: str | None) -> None:
-        self.db = db
+    def __init__(self, db: Path | str, user: str | None) -> None:
+        self.db = db  # a SQLite file's path, or a PostgreSQL URL
         self.user = user
+
+    @property
+    def shown_db(self) -> str:
+        """The database as messages name it (a URL without its password)."""
+        if isinstance(self.db, Path):
+            return str(self.db)
+        from crmpool.engines.postgres import shown_url
+
+        return shown_url(self.db)
 
 
 class Session:
@@ -342,8 +351,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     ctx: typer.Context,
-    db: Annotated[Path, typer.Option("--db", envvar="CRMPOOL_DB", metavar="PATH",
-                                     help="The team's database file.")] = Path("crmpool.db"),
+    db: Annotated[str, typer.Option(
+        "--db", envvar="CRMPOOL_DB", metavar="PATH|URL",
+        help="The team's database: a SQLite file, or postgresql://USER@HOST/DBNAME."
+    )] = "crmpool.db",
     as_user: Annotated[str | None, typer.Option(
         "--as", envvar="CRMPOOL_USER", metavar="NAME",
         help="Act as this user (default: CRMPOOL_USER, else your login name).")] = None,
@@ -355,7 +366,9 @@ def main_options(
     Exit codes: 0 ok, 1 bug, 2 usage, 3 invalid input data, 4 refused by policy,
     5 database busy or not a crmpool database.
     """
-    ctx.obj = Settings(db, as_user)
+    from crmpool.engines import is_url
+
+    ctx.obj = Settings(db if is_url(db) else Path(db), as_user)
 
 
 def done(out: Any, record: dict, message: str) -> None:
@@ -397,7 +410,7 @@ COMMAND_GROUPS = {
     "freeze": "customers", "unfreeze": "customers", "invalid": "customers",
     "due": "records", "edit": "records", "merge": "records", "restore": "records",
     "deal": "records",
-    "history": "trail", "events": "trail", "export": "trail", "backup": "trail",
+    "history": "trail", "events": "trail", "export": "trail", "backup": "trail", "copy": "trail",
     "rules": "rules",
     "import": "imports", "dupes": "imports", "demo": "imports",
     "sweep": "sweep", "why": "sweep", "warnings": "sweep", "runs": "sweep",

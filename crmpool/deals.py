@@ -121,7 +121,7 @@ def count_deals(conn: sqlite3.Connection, *, owner: str | None = None,
 
 def _deals_where(conn: sqlite3.Connection, owner: str | None, stage: str | None
                  ) -> tuple[str, list[object]]:
-    clauses, params = ["1"], []
+    clauses, params = ["TRUE"], []
     if owner:
         from crmpool.users import get_user
 

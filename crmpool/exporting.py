@@ -22,14 +22,14 @@ _SQL = {
 # Everything, or the customers a user sees in full (crmpool/visibility.py), as a condition
 # on `c` with named parameters.
 Scope = tuple[str, dict]
-EVERYTHING: Scope = ("1", {})
+EVERYTHING: Scope = ("TRUE", {})
 _COLUMNS = {"customers": EXPORT_COLUMNS, "contacts": CONTACT_COLUMNS, "deals": DEAL_COLUMNS,
             "events": EVENT_COLUMNS}
 
 
 def _where(kind: str, scope: Scope) -> str:
     """The rows of `kind` inside the scope, in id order."""
-    if scope[0] == "1":
+    if scope[0] == "TRUE":
         return " ORDER BY id"
     if kind == "customers":
         return f" AS c WHERE {scope[0]} ORDER BY id"

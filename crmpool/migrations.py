@@ -1,7 +1,10 @@
 """Numbered schema migrations: applied in order on every open, each in one transaction with its
 record (STYLE: llm's migrations, minus their non-transactional record).
 
-Append new migrations to the end; never edit one that has shipped.
+Append new migrations to the end; never edit one that has shipped. The same list runs on
+both engines: a statement is written once, in SQLite's SQL (engines/pg_sql.py says it in
+PostgreSQL's), and a step that cannot be said the same way on both is a `PerEngine`, whose
+SQLite form is the step as it shipped.
 """
 
 from __future__ import annotations
@@ -10,18 +13,60 @@ import sqlite3
 from collections.abc import Callable
 
 from crmpool import search_index
+from crmpool.engines import engine_of
 
-Step = str | Callable[[sqlite3.Connection], None]
+
+class PerEngine:
+    """A step said differently on each engine: SQLite's (a statement or a callable), and
+    PostgreSQL's, native statements (functions, triggers) or a callable."""
+
+    def __init__(self, sqlite: str | Callable[[sqlite3.Connection], None],
+                 postgresql: list[str] | Callable[[sqlite3.Connection], None]) -> None:
+        self.sqlite = sqlite
+        self.postgresql = postgresql
 
 
-def rewrite_table(table: str, old: str, new: str) -> Callable[[sqlite3.Connection], None]:
+Step = str | Callable[[sqlite3.Connection], None] | PerEngine
+
+
+def run_step(conn: sqlite3.Connection, step: Step) -> None:
+    if isinstance(step, PerEngine):
+        if engine_of(conn) != "postgresql":
+            step = step.sqlite
+        elif callable(step.postgresql):
+            step = step.postgresql
+        else:
+            for statement in step.postgresql:
+                conn.execute_native(statement)  # type: ignore[attr-defined]
+            return
+    if callable(step):
+        step(conn)
+    else:
+        conn.execute(step)
+
+
+def append_only_pg(table: str) -> list[str]:
+    """PostgreSQL's form of the append-only triggers: a function that refuses, on both."""
+    return [f"""CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger
+                LANGUAGE plpgsql AS $$ BEGIN
+                RAISE EXCEPTION '{table} are append-only'
+                USING ERRCODE = 'integrity_constraint_violation'; END $$""",
+            f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}"
+            f" FOR EACH ROW EXECUTE FUNCTION {table}_append_only()",
+            f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}"
+            f" FOR EACH ROW EXECUTE FUNCTION {table}_append_only()"]
+
+
+def rewrite_table(table: str, old: str, new: str,
+                  postgresql: list[str] | None = None) -> PerEngine:
     """A step that rebuilds `table` with one piece of its definition replaced (a CHECK's
     wording, a constraint dropped for a new column).
 
     SQLite cannot alter a constraint in place; this is its documented rebuild (create the new
     table, copy, drop, rename, recreate the indexes), run by `migrate` with foreign keys off
     and checked with foreign_key_check before the migration commits. Ids are kept, so every
-    reference into the table stays valid.
+    reference into the table stays valid. PostgreSQL alters in place: `postgresql` says how
+    (nothing, when only SQLite needed the new wording).
     """
 
     def step(conn: sqlite3.Connection) -> None:
@@ -43,13 +88,18 @@ def rewrite_table(table: str, old: str, new: str) -> Callable[[sqlite3.Connectio
         for statement in dependents:
             conn.execute(statement)
 
-    return step
+    return PerEngine(step, postgresql or [])
 
 
 def recompute_qualified_name_keys(conn: sqlite3.Connection) -> None:
     """name_key again for every name with a bracket (the only names whose key changed)."""
     from crmpool.normalize import name_key
 
+    if engine_of(conn) == "postgresql":
+        rows = conn.execute("SELECT id, name FROM customers WHERE name GLOB '*[(（]*'")
+        conn.executemany("UPDATE customers SET name_key = ? WHERE id = ?",
+                         [(name_key(name), id_) for id_, name in rows.fetchall()])
+        return
     conn.create_function("crmpool_name_key", 1, name_key, deterministic=True)
     conn.execute("UPDATE customers SET name_key = crmpool_name_key(name)"
                  " WHERE name GLOB '*[(（]*'")
@@ -171,10 +221,11 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             "CREATE INDEX events_actor ON events (actor, action, at)",
             "CREATE INDEX events_at ON events (at)",
             # The audit trail is append-only: the database itself refuses to rewrite it.
-            """CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+            PerEngine("""CREATE TRIGGER events_no_update BEFORE UPDATE ON events
                BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
-            """CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-               BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""",
+                      append_only_pg("events")),
+            PerEngine("""CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+               BEGIN SELECT RAISE(ABORT, 'events are append-only'); END""", []),
             """CREATE TABLE warnings (
                 id INTEGER PRIMARY KEY,
                 customer_id INTEGER NOT NULL REFERENCES customers (id),
@@ -220,7 +271,11 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             # A warning is one episode: the table-wide UNIQUE goes (the partial index below
             # takes its place for open warnings), and the run that closed it is kept.
             rewrite_table("warnings", "UNIQUE (customer_id, rule, due_day)",
-                          "closed_run_id INTEGER REFERENCES runs (id)"),
+                          "closed_run_id INTEGER REFERENCES runs (id)", postgresql=[
+                              "ALTER TABLE warnings DROP CONSTRAINT"
+                              " warnings_customer_id_rule_due_day_key",
+                              "ALTER TABLE warnings ADD COLUMN closed_run_id BIGINT"
+                              " REFERENCES runs (id)"]),
             "CREATE UNIQUE INDEX warnings_episode ON warnings (customer_id, rule, due_day)"
             " WHERE closed_at IS NULL",
             "CREATE INDEX warnings_run ON warnings (run_id)",
@@ -253,7 +308,7 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
     ]),
     # `list --search` from a trigram index kept by triggers, not a scan of every name
     # (crmpool/search_index.py): about 5 s and 35 MB for a million customers, once.
-    ("search index", [search_index.install]),
+    ("search index", [PerEngine(search_index.install, search_index.install_pg)]),
     # Warnings with levels and what they say; why and when they closed; an owner's ack; a
     # rise in level (undone with its run); and the outbox notifications wait in
     # (crmpool/notify/outbox.py). The partial indexes serve the warning rules on wins and
@@ -302,10 +357,18 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
     # condition reads is noted, by a trigger, so the shell's edits count too.
     ("changes for warning rules", [
         "CREATE TABLE customer_changes (customer_id INTEGER PRIMARY KEY)",
-        "CREATE TRIGGER customers_changed AFTER UPDATE OF owner, status, assigned_at,"
-        " last_contact_at, next_contact_at, won_at, frozen_until, level, region, industry,"
-        " pool ON customers BEGIN"
-        " INSERT OR IGNORE INTO customer_changes (customer_id) VALUES (new.id); END",
+        PerEngine(
+            "CREATE TRIGGER customers_changed AFTER UPDATE OF owner, status, assigned_at,"
+            " last_contact_at, next_contact_at, won_at, frozen_until, level, region, industry,"
+            " pool ON customers BEGIN"
+            " INSERT OR IGNORE INTO customer_changes (customer_id) VALUES (new.id); END",
+            ["""CREATE OR REPLACE FUNCTION customers_changed() RETURNS trigger
+                LANGUAGE plpgsql AS $$ BEGIN
+                INSERT INTO customer_changes (customer_id) VALUES (NEW.id)
+                ON CONFLICT DO NOTHING; RETURN NULL; END $$""",
+             "CREATE TRIGGER customers_changed AFTER UPDATE OF owner, status, assigned_at,"
+             " last_contact_at, next_contact_at, won_at, frozen_until, level, region,"
+             " industry, pool ON customers FOR EACH ROW EXECUTE FUNCTION customers_changed()"]),
         """CREATE TABLE warn_rule_state (
             rule TEXT PRIMARY KEY,
             definition TEXT NOT NULL,

@@ -80,4 +80,4 @@ def scope_sql(scopes: dict[str, tuple[str, ...]]) -> tuple[str, list[object]]:
     for key, values in scopes.items():
         parts.append(f"{SCOPES[key]} IN ({', '.join('?' * len(values))})")
         params.extend(values)
-    return (" AND ".join(parts) or "1"), params
+    return (" AND ".join(parts) or "TRUE"), params

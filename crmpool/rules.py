@@ -123,7 +123,7 @@ class ReclaimRule:
                 f" AND d.at <= {self.due_sql()}), 0) < ?",
                 [self.min_amount_cents],
             )
-        return "1", []
+        return "TRUE", []
 
     def condition_sql(self) -> tuple[str, list[object]]:
         """Scope, keep_won and trigger conditions together, without the time condition."""

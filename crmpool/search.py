@@ -20,6 +20,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from crmpool import search_index
+from crmpool.engines import engine_of
 from crmpool.normalize import company_id_key, name_key, phone_key
 
 # Words name keys leave out (crmpool/normalize.py), which only the name itself can match.
@@ -105,6 +106,8 @@ def arms(conn: sqlite3.Connection, text: str) -> list[Arm]:
     params = [p for word in words for p in word.params]
     # The words the index can look up narrow the last rank's candidates, all in one
     # query, which FTS5 answers in id order; the others are checked on each candidate.
+    if engine_of(conn) == "postgresql":
+        return _arms_pg(text, words, checks, params)
     lookups = []
     for word in words:
         query = search_index.match_query(conn, word.texts)
@@ -125,7 +128,7 @@ def arms(conn: sqlite3.Connection, text: str) -> list[Arm]:
         Arm("customers c", [begins, "c.name_key IS NOT ?", *checks],
             [whole, whole + _ABOVE_ALL, key, *params], "c.id"),
     ]
-    rest = [f"NOT coalesce(c.name_key = ? OR ({prefix}), 0)", *checks]
+    rest = [f"NOT coalesce(c.name_key = ? OR ({prefix}), FALSE)", *checks]
     rest_params: list[object] = [key, whole, whole + _ABOVE_ALL, *params]
     if lookups:
         ranked.append(Arm(_FROM_INDEX, ["customer_search MATCH ?", *rest],
@@ -133,3 +136,26 @@ def arms(conn: sqlite3.Connection, text: str) -> list[Arm]:
     else:
         ranked.append(Arm("customers c", rest, rest_params, "c.id"))
     return ranked
+
+
+def _arms_pg(text: str, words: list[_Word], checks: list[str],
+             params: list[object]) -> list[Arm]:
+    """The same ranks on PostgreSQL, where the last one is looked up through the trigram
+    index of the search text (search_index.install_pg): a LIKE for each text a word looks
+    for, which the index answers."""
+    whole = fold(text)
+    key = name_key(text) or whole
+    prefix = "c.name_key >= ? AND c.name_key < ?"
+    indexed = search_index.SEARCH_TEXT.format(row="c")
+    lookups, lookup_params = [], []
+    for word in words:
+        lookups.append("(" + " OR ".join(f"{indexed} LIKE ?" for _ in word.texts) + ")")
+        lookup_params.extend(f"%{search_index.like_escaped(t)}%" for t in word.texts)
+    rest = [f"NOT coalesce(c.name_key = ? OR ({prefix}), FALSE)", *checks, *lookups]
+    return [
+        Arm("customers c", ["c.name_key = ?", *checks], [key, *params], "c.id"),
+        Arm("customers c", [prefix, "c.name_key IS NOT ?", *checks],
+            [whole, whole + _ABOVE_ALL, key, *params], "c.id"),
+        Arm("customers c", rest, [key, whole, whole + _ABOVE_ALL, *params, *lookup_params],
+            "c.id"),
+    ]

@@ -29,6 +29,8 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
+from crmpool.engines import engine_of
+
 # The text indexed for a customer row `{row}` (new, old, or a table alias). char(31) keeps
 # the parts apart (a unit separator nobody types).
 SEARCH_TEXT = (
@@ -73,6 +75,24 @@ def install(conn: sqlite3.Connection) -> None:
     _index_from(conn, 0)
 
 
+def install_pg(conn: sqlite3.Connection) -> None:
+    """PostgreSQL's search index: a trigram index (pg_trgm, a trusted extension a database
+    owner may add) of the same text, kept by PostgreSQL itself, so no triggers and nothing
+    to defer. Searches look it up with LIKE (crmpool/search.py)."""
+    from crmpool.engines.pg_sql import translate
+
+    conn.execute_native("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # type: ignore[attr-defined]
+    text = translate(SEARCH_TEXT.format(row="c")).sql.replace("c.", "")
+    conn.execute_native(  # type: ignore[attr-defined]
+        f"CREATE INDEX customers_search ON customers USING gin (({text}) gin_trgm_ops)")
+    conn.execute("CREATE TABLE search_deferred (first_id INTEGER NOT NULL)")
+
+
+def like_escaped(text: str) -> str:
+    """`text` for inside a LIKE pattern: its own % and _ (and the escape) match themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _index_from(conn: sqlite3.Connection, first_id: int) -> None:
     conn.execute("INSERT INTO customer_search (rowid, text)"
                  f" SELECT id, {SEARCH_TEXT.format(row='c')} FROM customers c WHERE id >= ?",
@@ -87,6 +107,9 @@ def deferred(conn: sqlite3.Connection, first_id: int) -> Iterator[None]:
     # a kill brings it back with everything): even when it does nothing, a trigger builds
     # the whole new row for every insert, about 5 us a row on customers. The others stay,
     # for the existing customers the writer updates or deletes, and skip the new ones.
+    if engine_of(conn) == "postgresql":
+        yield  # PostgreSQL keeps its index itself
+        return
     trigger = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'"
                            " AND name = 'customers_search_insert'").fetchone()[0]
     conn.execute("DROP TRIGGER customers_search_insert")

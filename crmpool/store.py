@@ -1,4 +1,5 @@
-"""The SQLite file: connection, pragmas, migrations and transactions.
+"""The database: connection, pragmas, migrations and transactions. A SQLite file by default;
+a PostgreSQL URL opens through crmpool/engines/ (pg_database.py, postgres.py).
 
 Every write command is one `BEGIN IMMEDIATE` transaction, so two writers never interleave a
 read-then-write; readers are never blocked (WAL).
@@ -13,8 +14,9 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
+from crmpool.engines import engine_of, is_url
 from crmpool.errors import CrmpoolError, DatabaseUnavailable, InputError, Refused, UsageError
-from crmpool.migrations import MIGRATIONS
+from crmpool.migrations import MIGRATIONS, run_step
 from crmpool.when import stored
 
 APP_ID = "crmpool"
@@ -125,7 +127,18 @@ def _configure(conn: sqlite3.Connection) -> None:
 
 
 def open_db(path: str | os.PathLike[str]) -> sqlite3.Connection:
-    """Open an existing crmpool database, bringing its schema up to date."""
+    """Open an existing crmpool database, bringing its schema up to date: a SQLite file, or
+    a PostgreSQL database named by a URL."""
+    if is_url(path):
+        from crmpool.engines import pg_database
+
+        conn = pg_database.open_db(str(path), APP_ID, busy_timeout(), len(MIGRATIONS))
+        try:
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn  # type: ignore[return-value]
     db_path = Path(path)
     if not db_path.exists():
         raise DatabaseUnavailable(
@@ -147,7 +160,20 @@ def open_db(path: str | os.PathLike[str]) -> sqlite3.Connection:
 
 
 def create_db(path: str | os.PathLike[str], now: datetime) -> sqlite3.Connection:
-    """Create a new crmpool database file, readable by its owner only (0600)."""
+    """Create a new crmpool database file, readable by its owner only (0600); or, for a
+    PostgreSQL URL, crmpool's schema in that (empty) database."""
+    if is_url(path):
+        from crmpool.engines import pg_database
+
+        conn = pg_database.create_db(str(path), APP_ID, busy_timeout())
+        try:
+            with transaction(conn):  # type: ignore[arg-type]
+                pg_database.bootstrap(conn, APP_ID, stored(now))  # type: ignore[arg-type]
+            migrate(conn, now)  # type: ignore[arg-type]
+        except BaseException:
+            conn.close()
+            raise
+        return conn  # type: ignore[return-value]
     db_path = Path(path)
     if db_path.is_symlink() and not db_path.exists():
         raise UsageError(f"{db_path} is a symbolic link to {os.readlink(db_path)}, which does"
@@ -188,6 +214,8 @@ def create_db(path: str | os.PathLike[str], now: datetime) -> sqlite3.Connection
 
 def migrate(conn: sqlite3.Connection, now: datetime | None = None) -> int:
     """Apply the migrations this database lacks; returns how many were applied."""
+    if engine_of(conn) == "postgresql":
+        return _migrate_postgresql(conn, now)
     # user_version mirrors the migrations table so that an up-to-date open costs one pragma.
     if conn.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
         return 0
@@ -205,10 +233,7 @@ def migrate(conn: sqlite3.Connection, now: datetime | None = None) -> int:
                 if conn.execute("SELECT 1 FROM migrations WHERE id = ?", (number,)).fetchone():
                     continue
                 for step in steps:
-                    if callable(step):
-                        step(conn)
-                    else:
-                        conn.execute(step)
+                    run_step(conn, step)
                 broken = conn.execute("PRAGMA foreign_key_check").fetchone()
                 if broken:
                     raise RuntimeError(f"migration {number} ({name}) broke a reference:"
@@ -224,6 +249,30 @@ def migrate(conn: sqlite3.Connection, now: datetime | None = None) -> int:
     return count
 
 
+def _migrate_postgresql(conn, now: datetime | None) -> int:
+    """The same list of migrations on PostgreSQL: each step's PostgreSQL form where the
+    engines differ (migrations.for_engine); DDL is transactional there too, and references
+    stay checked throughout, so nothing is switched off."""
+    from crmpool.engines import pg_database
+
+    if pg_database.schema_version(conn) >= len(MIGRATIONS):
+        return 0
+    applied_at = stored(now or datetime.now(UTC))
+    count = 0
+    for number, (name, steps) in enumerate(MIGRATIONS, start=1):
+        with transaction(conn):
+            if conn.execute("SELECT 1 FROM migrations WHERE id = ?", (number,)).fetchone():
+                continue
+            if count == 0:
+                pg_database.install_functions(conn)  # a newer crmpool may mend one
+            for step in steps:
+                run_step(conn, step)
+            conn.execute("INSERT INTO migrations (id, name, applied_at) VALUES (?, ?, ?)",
+                         (number, name, applied_at))
+            count += 1
+    return count
+
+
 class Rollback(Exception):  # noqa: N818 - it is an instruction, not an error
     """Raise inside `transaction` to undo everything and carry on: dry runs, repeats."""
 
@@ -235,7 +284,10 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     Raising Rollback inside rolls back too, and is not an error: the block simply ends.
     """
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        if engine_of(conn) == "postgresql":
+            conn.begin_write(busy_timeout())  # type: ignore[attr-defined]
+        else:
+            conn.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as exc:
         raise (explain(exc) or exc) from None
     try:

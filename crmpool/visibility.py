@@ -78,7 +78,7 @@ class Viewer:
         """The customers this user sees in full, as a condition on `alias` with named
         parameters (for export)."""
         if self.everything:
-            return "1", {}
+            return "TRUE", {}
         params = {f"seen_owner{i}": name
                   for i, name in enumerate(sorted({self.name, *self.team}))}
         clause = f"{alias}.owner IN ({', '.join(':' + k for k in params)})"

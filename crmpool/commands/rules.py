@@ -3,6 +3,7 @@
 # Deferred annotations: Typer evaluates only the invoked command's (crmpool.cli.only).
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -52,7 +53,8 @@ def rules_check(ctx: typer.Context,
 
     text, source = read_text(file)
     known = None
-    if ctx.obj.db.exists():
+    # A database to check pool names against: a file that exists, or any URL.
+    if not isinstance(ctx.obj.db, Path) or ctx.obj.db.exists():
         with session(ctx, None, quiet) as s:
             known = pool_names(s.conn)
     rules, problems = check_rules(text, known)

@@ -3,6 +3,7 @@
 # Deferred annotations: Typer evaluates only the invoked command's (crmpool.cli.only).
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -54,8 +55,9 @@ def init(
             add_user(conn, None, name, now, role="admin")
     finally:
         conn.close()
-    done(Output(fmt.value if fmt else None, quiet), {"db": str(settings.db), "admin": name},
-         f"created {settings.db} (readable by you only) with admin {name!r}")
+    private = " (readable by you only)" if isinstance(settings.db, Path) else ""
+    done(Output(fmt.value if fmt else None, quiet), {"db": settings.shown_db, "admin": name},
+         f"created {settings.shown_db}{private} with admin {name!r}")
 
 
 @command("add", group=user_app)

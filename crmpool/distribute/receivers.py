@@ -109,7 +109,7 @@ def waiting(conn: sqlite3.Connection, pool: str, limits: Limits, now: datetime, 
     rows = cursor.execute(
         f"SELECT {columns} FROM customers WHERE owner IS NULL"
         " AND pool = ? AND status <> 'invalid' AND (frozen_until IS NULL OR frozen_until <= ?)"
-        " AND id >= ? ORDER BY id LIMIT ?", (pool, now_text, first_id, limit or -1)).fetchall()
+        " AND id >= ? ORDER BY id LIMIT ?", (pool, now_text, first_id, limit or 2**62)).fetchall()
     cooldown = pool_limits(conn, pool, limits).cooldown_days
     cooling: dict[int, set[str]] = {}
     if cooldown and rows:

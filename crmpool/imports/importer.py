@@ -23,6 +23,7 @@ from pathlib import Path
 from crmpool import search_index
 from crmpool.choices import ON_DUPLICATE
 from crmpool.dupes import KEY_COLUMNS, find_new_duplicates
+from crmpool.engines import engine_of
 from crmpool.errors import InputError, UsageError
 from crmpool.imports import rows as customer_rows
 from crmpool.imports.fields import (
@@ -243,7 +244,9 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
         default_pool=require_pool(conn, opts.pool) if opts.pool else DEFAULT_POOL,
         owner=opts.owner, date_order=opts.date_order,
         freeze_until_most=stored(now + timedelta(days=rules.limits.freeze_max_days)))
-    customer_rows.prepare(conn, ctx)
+    postgresql = engine_of(conn) == "postgresql"
+    if not postgresql:
+        customer_rows.prepare(conn, ctx)
     headers, records = read_rows(source)
     base = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM customers").fetchone()[0]
     # A load bigger than the table rebuilds its indexes (one sort each) rather than growing
@@ -252,17 +255,24 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
     bulk = len(head) == CHUNK and _expected_rows(source, len(head)) >= base - 1
     feed = _CustomerFeed(source, opts, headers, itertools.chain(head, records), summary,
                          progress)
-    if headers:
+    if postgresql:
+        from crmpool.imports.copy_pg import copy_customers
+
+        copy_customers(conn, feed, ctx, rejects, base)
+        bulk = False
+    elif headers:
         width, extra_sql = len(headers), customer_rows.register_extra(conn, feed.layout)
     else:
         width = len(JSON_FIELDS) + 1
         extra_sql = f"?{width}"
-    sql = customer_rows.insert_sql(feed.layout, width, extra_sql, opts.owner is not None)
-    feed.settings = customer_rows.settings(ctx)
+    if not postgresql:
+        sql = customer_rows.insert_sql(feed.layout, width, extra_sql, opts.owner is not None)
+        feed.settings = customer_rows.settings(ctx)
     # The search index takes the new customers in one statement at the end (search_index).
     with search_index.deferred(conn, base):
         with indexes_rebuilt(conn, "customers") if bulk else nullcontext() as dropped:
-            _insert_each(conn, sql, feed, ctx, rejects)
+            if not postgresql:
+                _insert_each(conn, sql, feed, ctx, rejects)
             lines = feed.lines
             # Row ids run on from base without gaps (SQLite gives max(id) + 1): id - base
             # indexes `lines`. Checked, because every message about a duplicate relies on it.

@@ -31,7 +31,7 @@ def ageing_report(conn: sqlite3.Connection, scope: Scope, now: datetime) -> Figu
         f"SELECT c.owner, u.team, {cases}, count(*) AS owned FROM customers c"
         " LEFT JOIN users u ON u.name = c.owner"
         f" WHERE c.owner IS NOT NULL AND c.status <> 'invalid' AND {where}"
-        " GROUP BY c.owner ORDER BY coalesce(u.team, ''), c.owner",
+        " GROUP BY c.owner, u.team ORDER BY coalesce(u.team, ''), c.owner",
         [now_text] * len(BUCKETS) + params)]
     for row in rows:
         for name, _, _ in BUCKETS:

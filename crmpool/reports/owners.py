@@ -38,8 +38,8 @@ def owners_report(conn: sqlite3.Connection, period: Period, scope: Scope, limits
                 rows[row[0]].update({k: row[k] for k in row.keys()[1:]})
 
     add("SELECT c.owner, count(*) AS owned, sum(c.status = 'won') AS won,"
-        " sum(coalesce(c.frozen_until > ?, 0)) AS frozen,"
-        f" sum(CASE WHEN 1{counted_won} THEN 1 ELSE 0 END) AS counted,"
+        " sum(coalesce(c.frozen_until > ?, FALSE)) AS frozen,"
+        f" sum(CASE WHEN TRUE{counted_won} THEN 1 ELSE 0 END) AS counted,"
         " sum(EXISTS (SELECT 1 FROM warnings w WHERE w.customer_id = c.id"
         "  AND w.closed_at IS NULL AND w.owner = c.owner)) AS warned"
         f" FROM customers c WHERE c.owner IS NOT NULL AND c.status <> 'invalid' AND {where}"

@@ -22,7 +22,7 @@ class Scope:
             require_team(conn, self.team)
             where, params = "team = ?", [self.team]
         else:
-            where, params = "1", []
+            where, params = "TRUE", []
         return [dict(r) for r in conn.execute(
             f"SELECT name, team, role, cap, active FROM users WHERE {where}"
             " ORDER BY coalesce(team, ''), name", params)]
@@ -33,4 +33,4 @@ class Scope:
             return f"{column} = ?", [self.owner]
         if self.team:
             return f"{column} IN (SELECT name FROM users WHERE team = ?)", [self.team]
-        return "1", []
+        return "TRUE", []

@@ -1,0 +1,18 @@
+"""The database engines crmpool runs on: SQLite (the default, one file) and PostgreSQL (a URL).
+
+`store` opens either; the rest of crmpool writes SQLite's SQL and sees one connection API
+(sqlite3's), which engines/postgres.py gives a PostgreSQL connection.
+"""
+
+from __future__ import annotations
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_url(target: object) -> bool:
+    """Whether --db names a PostgreSQL database rather than a SQLite file."""
+    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+def engine_of(conn: object) -> str:
+    return getattr(conn, "engine", "sqlite")

@@ -1,0 +1,53 @@
+"""A customers import on PostgreSQL: every row worked out in Python (rows.reference_row, the
+rules the SQLite INSERT applies in SQL) and sent with COPY, the engine's bulk path.
+
+Ids are given here, from `base` on without gaps, as SQLite gives them, so every message
+about a row can find its line; the table's identity then continues after them. The caller
+holds the database's write lock, so no other writer takes an id meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from crmpool.errors import InputError
+from crmpool.imports import rows as customer_rows
+from crmpool.imports.fields import RowError
+
+
+def copy_customers(conn, feed, ctx: customer_rows.Context, rejects, base: int) -> None:
+    columns = ("id", *customer_rows.COLUMNS)
+    raw = conn.raw
+    with raw.cursor() as cursor:
+        with cursor.copy(f"COPY customers ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in _rows(feed, ctx, rejects, base):
+                copy.write_row(row)
+        cursor.execute("SELECT setval(pg_get_serial_sequence('customers', 'id'),"
+                       " greatest((SELECT max(id) FROM customers), 1))")
+
+
+def _rows(feed, ctx: customer_rows.Context, rejects, base: int) -> Iterator[tuple]:
+    layout_of = feed.layouts.of
+    headers = feed.headers
+    summary = feed.summary
+    next_id = base
+    for line, values in feed.records:
+        summary.read += 1
+        if not summary.read & 0x3FFF and feed.progress:
+            feed.progress(feed.source.bytes_read(), feed.source.size)
+        record = dict(zip(headers, values, strict=False)) if headers else values
+        layout = feed.layout if headers else layout_of(record.keys())
+        cells = layout.cells(record)
+        extra = customer_rows.merge_extra(cells.get("extra"), layout.extras(record))
+        try:
+            row = customer_rows.reference_row(cells, layout, ctx, extra)
+        except RowError as problem:
+            if rejects.path is None:
+                where = f", column {problem.column!r}" if problem.column else ""
+                raise InputError(f"{feed.source.name} line {line}{where}: {problem}") from None
+            reason = f"{problem} (column {problem.column!r})" if problem.column else str(problem)
+            rejects.add(line, record, reason)
+            continue
+        feed.lines.append(line)
+        yield (next_id, *(row[c] for c in customer_rows.COLUMNS))
+        next_id += 1
