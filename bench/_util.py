@@ -32,30 +32,64 @@ def run_measured(args: list[str], env: dict | None = None, stdin=None) -> tuple[
     return elapsed, usage.ru_maxrss / 1024
 
 
-def make_team(db: Path, rules_text: str, reps: int = 20) -> list[str]:
-    """A team database: admin `admin`, reps rep00.., and the given rules in force."""
+def make_team(db: Path | str, rules_text: str, reps: int = 20) -> list[str]:
+    """A team database (a file, or an empty PostgreSQL database's URL): admin `admin`, reps
+    rep00.., and the given rules in force."""
     crmpool = crmpool_command()
     env = {**os.environ, "CRMPOOL_DB": str(db), "CRMPOOL_USER": "admin"}
     subprocess.run([crmpool, "init", "--admin", "admin", "-q"], check=True, env=env)
     names = [f"rep{i:02d}" for i in range(reps)]
     for name in names:
         subprocess.run([crmpool, "user", "add", name, "-q"], check=True, env=env)
-    rules = db.with_suffix(".toml")
-    rules.write_text(rules_text)
-    subprocess.run([crmpool, "rules", "set", str(rules), "-q"], check=True, env=env)
+    subprocess.run([crmpool, "rules", "set", "-", "-q"], check=True, env=env,
+                   input=rules_text.encode())
     return names
 
 
-def rows_to_generate(doc: str, extra: dict | None = None, default: int = 1_000_000) -> int:
+def rows_to_generate(doc: str, extra: dict | None = None, default: int = 1_000_000,
+                     server: bool = False) -> int:
     """The --n option every data benchmark takes (default 1,000,000); `extra` adds integer
-    options ({name: default}), whose values land in EXTRA."""
+    options ({name: default}), whose values land in EXTRA; `server` adds --db URL (a
+    PostgreSQL server to measure on, in EXTRA["db"])."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--n", type=int, default=default, help="how many customers")
+    if server:
+        parser.add_argument("--db", metavar="URL", default=None,
+                            help="measure on this PostgreSQL server (postgresql://...): the"
+                                 " benchmark creates its databases there and drops them")
     for name, default in (extra or {}).items():
         parser.add_argument(f"--{name}", type=int, default=default)
     args = parser.parse_args()
     EXTRA.update({name: getattr(args, name.replace("-", "_")) for name in extra or {}})
+    EXTRA["db"] = getattr(args, "db", None)
     return args.n
+
+
+class Databases:
+    """New empty databases on a PostgreSQL server, each dropped at the end."""
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.url = url
+        self.admin = psycopg.connect(url, autocommit=True)
+        self.made: list[str] = []
+
+    def new(self) -> str:
+        from urllib.parse import urlsplit, urlunsplit
+
+        name = f"crmpool_bench_{os.getpid()}_{len(self.made)}"
+        self.admin.execute(f'CREATE DATABASE "{name}"')
+        self.made.append(name)
+        return urlunsplit(urlsplit(self.url)._replace(path=f"/{name}"))
+
+    def __enter__(self) -> Databases:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self.made:
+            self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.close()
 
 
 EXTRA: dict[str, int] = {}

@@ -3,8 +3,9 @@
 
 Needs only python3. `python3 scripts/dev.py demo` builds the demo database and shows a sweep;
 `python3 scripts/dev.py pytest [ARGS]` runs the test suite with pytest (the same command CI
-runs; `test` is an alias), installing Debian's Chromium and CJK fonts first when they are
-missing (the HTML report is tested in a real browser). Any other
+runs; `test` is an alias) on both engines, SQLite then a real PostgreSQL server the tests
+start for themselves, installing Debian's Chromium and CJK fonts (the HTML report is tested
+in a real browser) and PostgreSQL first when they are missing. Any other
 arguments are passed to the `crmpool` command inside the virtualenv.
 """
 
@@ -66,12 +67,44 @@ def ensure_browser() -> None:
         subprocess.run(apt, env=env, stdout=subprocess.DEVNULL, check=True)
 
 
+# The PostgreSQL half leaves out the slow tests (they check packaging, not the engine) and,
+# by the sqlite_only marker (tests/conftest.py), what only a SQLite file has.
+PG_HALF = ["-m", "not slow"]
+
+
+def ensure_postgresql() -> None:
+    """The tests start a real PostgreSQL server of their own (tests/pg_server.py): Debian's
+    package, installed here when missing (as root, with apt)."""
+    import glob
+    import shutil
+
+    if shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        return
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        print("the PostgreSQL half of the tests needs a PostgreSQL server: install"
+              " postgresql (Debian) and run again", file=sys.stderr)
+        return
+    print("installing postgresql (first run only) ...", file=sys.stderr)
+    apt = ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(apt, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, stdout=subprocess.DEVNULL)
+        subprocess.run(apt, env=env, stdout=subprocess.DEVNULL, check=True)
+
+
 def main(argv: list[str]) -> int:
     ensure_venv()
     task, rest = (argv[0], argv[1:]) if argv else ("demo", [])
     if task in ("pytest", "test"):
         ensure_browser()
-        cmd = [str(BIN / "python"), "-m", "pytest", *rest]
+        ensure_postgresql()
+        python = str(BIN / "python")
+        # Both engines: the whole suite on SQLite, then on a real PostgreSQL server that
+        # the tests start for themselves (CRMPOOL_TEST_ENGINE; tests/conftest.py).
+        sqlite = subprocess.call([python, "-m", "pytest", *rest], cwd=ROOT)
+        postgresql = subprocess.call([python, "-m", "pytest", *PG_HALF, *rest], cwd=ROOT,
+                                     env={**os.environ, "CRMPOOL_TEST_ENGINE": "postgresql"})
+        return sqlite or postgresql
     elif task == "lint":
         cmd = [str(BIN / "ruff"), "check", str(ROOT), *rest]
     else:

@@ -50,8 +50,35 @@ def make_team(conn) -> None:
         add_user(conn, boss, "chen", NOW, team="west")
 
 
+# The engine the suite runs against: SQLite (a file per test), or PostgreSQL
+# (CRMPOOL_TEST_ENGINE=postgresql: a real server this run starts, a database per test).
+ENGINE = os.environ.get("CRMPOOL_TEST_ENGINE", "sqlite")
+
+
+def pytest_collection_modifyitems(config, items):
+    # Tests of what only a SQLite file has (its file mode, WAL, the sqlite3 shell) are not
+    # run against PostgreSQL; tests/test_postgresql.py has that engine's own.
+    if ENGINE == "postgresql":
+        kept = [item for item in items if not item.get_closest_marker("sqlite_only")]
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for this test run (tests/pg_server.py)."""
+    from pg_server import Server
+
+    server = Server()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def db_path(tmp_path) -> Path:
+def db_path(tmp_path, request) -> Path | str:
+    """Where the test's database lives: a file, or a new PostgreSQL database's URL."""
+    if ENGINE == "postgresql":
+        return request.getfixturevalue("pg_server").new_database()
     return tmp_path / "team.db"
 
 
@@ -81,6 +108,8 @@ class Cli:
                  env: dict | None = None):
         environment = {"CRMPOOL_DB": str(self.db), "CRMPOOL_USER": as_user,
                        "CRMPOOL_NOW": self.now, **(env or {})}
+        if os.environ.get("CRMPOOL_TEST_DEBUG"):  # tracebacks and SQL in failures' stderr
+            environment["CRMPOOL_DEBUG"] = "1"
         return self.runner.invoke(app, list(args), input=input, env=environment)
 
     def rows(self, *args: str, as_user: str = "boss", input: str | None = None) -> list[dict]:
@@ -126,15 +155,52 @@ def run_crmpool(*args: str, db: Path, user: str = "boss", now: str | None = None
                           capture_output=True, text=True, timeout=timeout)
 
 
-def dump(db: Path) -> list[str]:
+def dump(db: Path | str) -> list[str]:
     """Every row of every table, for "nothing changed" assertions."""
     import sqlite3
+
+    if isinstance(db, str) and db.startswith("postgresql://"):
+        return _dump_postgresql(db)
 
     connection = sqlite3.connect(db)
     try:
         return list(connection.iterdump())
     finally:
         connection.close()
+
+
+def clone_database(db: Path | str, tmp_path: Path) -> Path | str:
+    """A second database holding what `db` holds (nobody may have `db` open)."""
+    if isinstance(db, str) and db.startswith("postgresql://"):
+        import psycopg
+
+        name = db.split("?")[0].rsplit("/", 1)[1]
+        clone = f"{name}_clone"
+        admin_url = db.replace(f"/{name}?", "/postgres?")
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{clone}" TEMPLATE "{name}"')
+        return db.replace(f"/{name}?", f"/{clone}?")
+    import shutil
+
+    target = tmp_path / f"clone-{Path(db).name}"
+    shutil.copy(db, target)
+    return target
+
+
+def _dump_postgresql(url: str) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        tables = [row[0] for row in connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema ="
+            " current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name")]
+        out = [f"tables {tables}"]
+        for table in tables:
+            rows = connection.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
+            out.extend(f"{table} {row!r}" for row in rows)
+        # Not the sequences: PostgreSQL hands out ids outside transactions, so a rolled-back
+        # insert still used one (an id skipped, no row written).
+        return out
 
 
 def free_port() -> int:

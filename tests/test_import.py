@@ -360,6 +360,7 @@ FIELD_VALUES = {
        .flatmap(lambda headers: st.tuples(st.just(headers), st.tuples(
            *(FIELD_VALUES[h] for h in headers)))),
        st.sampled_from([None, "zhang"]))
+@pytest.mark.sqlite_only
 def test_the_bulk_insert_and_the_reference_rules_agree(conn, users, drawn, fixed_owner):
     from crmpool.imports import rows as customer_rows
     from crmpool.imports.fields import Layout, RowError
@@ -404,6 +405,7 @@ def test_the_bulk_insert_and_the_reference_rules_agree(conn, users, drawn, fixed
         conn.execute("RELEASE example")
 
 
+@pytest.mark.sqlite_only
 def test_skip_bad_past_the_first_chunk_keeps_lines_and_duplicates_right(cli, conn, tmp_path):
     # More rows than the importer reads ahead (20,000), refusals before and after that
     # point, and a duplicate at the end whose line the summary must still get right.

@@ -247,6 +247,7 @@ def _full_disk(monkeypatch, pages: int = 0):
     monkeypatch.setattr(store, "open_db", open_full)
 
 
+@pytest.mark.sqlite_only
 def test_a_full_disk_is_named_and_leaves_nothing(cli, conn, db_path, tmp_path, monkeypatch):
     rows = "".join(f"C{i},1380000{i:04d},{'x' * 200}\n" for i in range(3000))
     path = write(tmp_path / "c.csv", "name,phone,note\n" + rows)
@@ -272,6 +273,7 @@ def test_output_to_a_full_device_is_named(db_path, conn):
     assert result.returncode == 5 and "No space left" in result.stderr
 
 
+@pytest.mark.sqlite_only
 def test_a_read_only_database_is_named_and_reads_still_work(cli, conn, db_path, monkeypatch):
     add_customers(conn, [{"name": "A"}])
     connect = store._connect
@@ -290,6 +292,7 @@ def test_a_read_only_folder_is_explained():
 
 
 @pytest.mark.parametrize("how", ["migration", "user_version"])
+@pytest.mark.sqlite_only
 def test_a_newer_schema_is_refused_untouched(cli, conn, db_path, how):
     with store.transaction(conn):
         if how == "migration":
@@ -334,6 +337,7 @@ def test_init_makes_an_existing_empty_file_private(cli, tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+@pytest.mark.sqlite_only
 def test_backup_never_follows_or_keeps_a_partial_file(cli, conn, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
@@ -350,6 +354,7 @@ def test_backup_never_follows_or_keeps_a_partial_file(cli, conn, tmp_path):
     assert leftovers == []
 
 
+@pytest.mark.sqlite_only
 def test_a_failed_backup_leaves_nothing_behind(cli, conn, tmp_path, monkeypatch):
     real = sqlite3.Connection.backup
 
@@ -397,6 +402,7 @@ def test_imported_freezes_follow_the_freeze_rules(cli, conn, tmp_path):
     assert conn.execute("SELECT count(*) FROM events WHERE action = 'freeze'").fetchone()[0] == 1
 
 
+@pytest.mark.sqlite_only
 def test_rights_are_read_inside_the_write_lock(conn, db_path):
     add_customers(conn, [{"name": "A"}])
     holder = sqlite3.connect(db_path, isolation_level=None)

@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import NOW, NOW_TEXT, add_customers, run_crmpool
 
 from crmpool import store
@@ -124,6 +125,7 @@ def test_sweep_racing_with_claims(conn, db_path):
             == 5000
 
 
+@pytest.mark.sqlite_only
 def test_a_killed_sweep_leaves_the_database_as_it_was(conn, db_path, tmp_path):
     use_rules(conn, '[[reclaim]]\nname = "idle"\nidle_days = 30\nwarn_days = 5\n')
     bulk_customers(conn, 200_000, owned_every=1, old_every=2)  # 100,000 to reclaim

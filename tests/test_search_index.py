@@ -48,6 +48,7 @@ def _forget_texts():
     SEEN.clear()
 
 
+@pytest.mark.sqlite_only
 def test_every_write_keeps_the_index_in_step(cli, conn, tmp_path, monkeypatch):
     ids = add_customers(conn, [
         {"name": "北京星辰科技有限公司", "phone": "13800000001", "owner": "li"},
@@ -90,6 +91,7 @@ def test_every_write_keeps_the_index_in_step(cli, conn, tmp_path, monkeypatch):
     assert [r["name"] for r in cli.rows("list", "--search", "批量客户7")] == ["批量客户7"]
 
 
+@pytest.mark.sqlite_only
 def test_a_refused_import_leaves_the_index_as_it_was(cli, conn, tmp_path, monkeypatch):
     add_customers(conn, [{"name": "北京星辰科技有限公司", "phone": "13800000001"}])
     assert_index_agrees(conn)
@@ -131,6 +133,7 @@ def plans_of_search(conn, cli, text: str) -> list[list[str]]:
         reader.close()
 
 
+@pytest.mark.sqlite_only
 def test_a_search_reads_the_index_not_every_customer(cli, conn):
     add_customers(conn, [{"name": f"客户{i}科技有限公司", "phone": f"1380000{i:04d}",
                           "email": f"c{i}@example.cn"} for i in range(50)]

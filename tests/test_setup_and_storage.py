@@ -62,6 +62,7 @@ def test_a_missing_database_is_not_created_by_accident(tmp_path):
     assert not db.exists()
 
 
+@pytest.mark.sqlite_only
 def test_migrations_run_from_blank_and_record_themselves(conn):
     applied = conn.execute("SELECT id, name FROM migrations ORDER BY id").fetchall()
     assert [tuple(r) for r in applied] == [(i + 1, m[0]) for i, m in enumerate(MIGRATIONS)]
@@ -69,6 +70,7 @@ def test_migrations_run_from_blank_and_record_themselves(conn):
     assert store.migrate(conn) == 0
 
 
+@pytest.mark.sqlite_only
 def test_migrations_catch_up_an_old_database(db_path, conn):
     # An old file: as if only a crmpool with no migrations had touched it.
     conn.execute("PRAGMA user_version = 0")
@@ -193,6 +195,7 @@ def test_events_are_append_only(conn):
             raise AssertionError(f"{sql} was allowed")
 
 
+@pytest.mark.sqlite_only
 def test_backup_is_a_consistent_private_copy(cli, conn, tmp_path):
     add_customers(conn, [{"name": "A", "owner": "li"}, {"name": "B"}])
     target = tmp_path / "copy.db"
@@ -208,6 +211,7 @@ def test_backup_is_a_consistent_private_copy(cli, conn, tmp_path):
     assert nowhere.exit_code == 2 and "cannot write the backup" in nowhere.stderr
 
 
+@pytest.mark.sqlite_only
 def test_backup_while_another_process_writes(cli, conn, db_path, tmp_path):
     import subprocess
     import sys

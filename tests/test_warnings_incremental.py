@@ -5,10 +5,9 @@ Two databases get the same random weeks of work; in one, every sweep looks at ev
 from __future__ import annotations
 
 import random
-import shutil
 from datetime import timedelta
 
-from conftest import NOW, add_customers
+from conftest import NOW, add_customers, clone_database
 
 from crmpool import store
 from crmpool.contacts import log_contact
@@ -70,8 +69,7 @@ def test_incremental_warnings_equal_a_full_evaluation(conn, db_path, tmp_path):
          "last_contact_at": stored(NOW - timedelta(days=rng.uniform(0, 15)))}
         for i in range(120)])
     conn.close()
-    full_path = tmp_path / "full.db"
-    shutil.copy(db_path, full_path)
+    full_path = clone_database(db_path, tmp_path)
     dbs = [store.open_db(db_path), store.open_db(full_path)]
     ops_rng = [random.Random(7), random.Random(7)]  # the same work on both
     moment, clock = NOW, random.Random(3)

@@ -1,0 +1,193 @@
+"""crmpool on PostgreSQL, against a real server this run starts (tests/pg_server.py): what only
+a server has (an empty database, someone else's, a password, a second writer holding the
+lock), and the engines agreeing on the same team. The rest of the suite runs against
+PostgreSQL too, with CRMPOOL_TEST_ENGINE=postgresql (`python3 scripts/dev.py pytest`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+from conftest import NOW_TEXT, run_crmpool
+
+from crmpool import store
+
+
+def crmpool(*args: str, db: str, user: str = "boss", env: dict | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CRMPOOL_", "PG"))}
+    environment |= {"CRMPOOL_DB": db, "CRMPOOL_USER": user, "CRMPOOL_NOW": NOW_TEXT,
+                    **(env or {})}
+    return subprocess.run([sys.executable, "-m", "crmpool", *args], env=environment,
+                          input=input, capture_output=True, text=True, timeout=120)
+
+
+def tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        return {row[0] for row in conn.execute(
+            "SELECT table_name FROM information_schema.tables"
+            " WHERE table_schema = 'public'")}
+
+
+def test_init_creates_the_schema_in_an_empty_database_and_refuses_a_second_time(pg_server):
+    url = pg_server.new_database()
+    first = crmpool("init", "--admin", "boss", db=url)
+    assert first.returncode == 0, first.stderr
+    assert {"customers", "events", "warnings", "migrations"} <= tables(url)
+    again = crmpool("init", "--admin", "boss", db=url)
+    assert again.returncode == 4 and "already a crmpool database" in again.stderr
+
+
+def test_a_database_that_is_not_crmpools_is_left_untouched(pg_server):
+    url = pg_server.new_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE invoices (id int PRIMARY KEY, total numeric)")
+        conn.execute("INSERT INTO invoices VALUES (1, 99.5)")
+    for args in (["init", "--admin", "boss"], ["list"], ["sweep"]):
+        result = crmpool(*args, db=url)
+        assert result.returncode == 5, (args, result.stderr)
+        assert "not a crmpool database" in result.stderr
+    assert tables(url) == {"invoices"}
+    with psycopg.connect(url) as conn:
+        functions = conn.execute("SELECT count(*) FROM pg_proc p JOIN pg_namespace n"
+                                 " ON n.oid = p.pronamespace WHERE n.nspname = 'public'")
+        assert functions.fetchone()[0] == 0
+
+
+def test_an_empty_database_says_to_run_init(pg_server):
+    result = crmpool("list", db=pg_server.new_database())
+    assert result.returncode == 5 and "crmpool init" in result.stderr
+
+
+def test_a_password_in_the_url_is_never_printed(pg_server):
+    url = pg_server.url("no_such_database").replace("crmpool@", "crmpool:s3cret-pw@")
+    result = crmpool("list", db=url)
+    assert result.returncode == 5
+    assert "cannot connect" in result.stderr and "s3cret-pw" not in result.stderr
+    assert "***" in result.stderr
+
+
+def test_a_writer_waiting_past_the_busy_timeout_exits_5(pg_server):
+    url = pg_server.new_database()
+    assert crmpool("init", "--admin", "boss", db=url).returncode == 0
+    assert crmpool("add", "Acme", "-q", db=url).returncode == 0
+    holder = store.open_db(url)
+    with store.transaction(holder):  # another crmpool, in the middle of a write
+        started = time.monotonic()
+        result = crmpool("release", "1", "--reason", "busy test", db=url,
+                         env={"CRMPOOL_BUSY_TIMEOUT": "0.5"})
+        waited = time.monotonic() - started
+        # Reading is never blocked by a writer.
+        listed = crmpool("list", "-f", "csv", "-c", "name", db=url)
+    holder.close()
+    assert result.returncode == 5 and "busy" in result.stderr, result.stderr
+    assert waited >= 0.5
+    assert listed.returncode == 0 and "Acme" in listed.stdout
+    assert crmpool("release", "1", "--reason", "x", db=url).returncode == 0  # then it goes
+
+
+def test_sqlite_commands_never_import_the_postgresql_driver(tmp_path):
+    db = tmp_path / "team.db"
+    assert run_crmpool("init", "--admin", "boss", db=db).returncode == 0
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from crmpool.cli import main; sys.argv = ['crmpool', 'list', '-q'];"
+         "\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+         "print('psycopg' in sys.modules)"],
+        env={**os.environ, "CRMPOOL_DB": str(db), "CRMPOOL_USER": "boss"},
+        capture_output=True, text=True, timeout=60)
+    assert probe.stdout.strip().splitlines()[-1] == "False", probe.stderr
+
+
+def test_two_sweeps_at_once_apply_once(pg_server):
+    url = pg_server.new_database()
+    assert crmpool("init", "--admin", "boss", db=url).returncode == 0
+    assert crmpool("user", "add", "li", db=url).returncode == 0
+    rules = '[limits]\ncap = 100000\n[[reclaim]]\nname = "idle"\nidle_days = 30\n'
+    assert crmpool("rules", "set", "-", "-q", db=url, input=rules).returncode == 0
+    rows = "\n".join(f"客户{i},li" for i in range(500))
+    assert crmpool("import", "-", "--input-format", "csv", "-q", db=url,
+                   input="name,owner\n" + rows + "\n").returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMPOOL_", "PG"))}
+    env |= {"CRMPOOL_DB": url, "CRMPOOL_USER": "boss", "CRMPOOL_NOW": "+40d"}
+    sweeps = [subprocess.Popen([sys.executable, "-m", "crmpool", "sweep", "-f", "json"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True) for _ in range(2)]
+    results = [(p, *p.communicate(timeout=120)) for p in sweeps]
+    for proc, _out, err in results:
+        assert proc.returncode == 0, err
+    reclaimed = sorted(json.loads(out)["reclaimed"] for _, out, _ in results)
+    assert reclaimed == [0, 500]
+    with psycopg.connect(url) as check:
+        events = check.execute("SELECT count(*) FROM events WHERE action = 'reclaim'")
+        assert events.fetchone()[0] == 500
+
+
+def test_a_killed_sweep_leaves_nothing_behind(pg_server):
+    built = pg_server.new_database()
+    assert crmpool("init", "--admin", "boss", db=built).returncode == 0
+    assert crmpool("user", "add", "li", db=built).returncode == 0
+    rules = ('[limits]\ncap = 100000\n[[reclaim]]\nname = "idle"\nidle_days = 30\n'
+             'warn_days = 5\n')
+    assert crmpool("rules", "set", "-", "-q", db=built, input=rules).returncode == 0
+    rows = "\n".join(f"客户{i},li" for i in range(60_000))
+    assert crmpool("import", "-", "--input-format", "csv", "-q", db=built,
+                   input="name,owner\n" + rows + "\n").returncode == 0
+
+    def state(url: str) -> tuple:
+        with psycopg.connect(url) as check:
+            return tuple(check.execute(q).fetchone()[0] for q in (
+                "SELECT count(*) FROM runs", "SELECT count(*) FROM events",
+                "SELECT count(*) FROM customers WHERE owner IS NULL",
+                "SELECT count(*) FROM warnings", "SELECT count(*) FROM notifications"))
+
+    before = state(built)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMPOOL_", "PG"))}
+    env |= {"CRMPOOL_USER": "boss", "CRMPOOL_NOW": "+40d"}
+    caught = None
+    for attempt, delay in enumerate((0.3, 0.15, 0.05, 0.6)):
+        # Each attempt on a fresh copy of the built database.
+        template = built.split("?")[0].rsplit("/", 1)[1]
+        name = f"{template}_kill{attempt}"
+        with pg_server.admin() as admin:
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        url = pg_server.url(name)
+        proc = subprocess.Popen([sys.executable, "-m", "crmpool", "sweep", "-q"],
+                                env={**env, "CRMPOOL_DB": url})
+        # Kill once its transaction holds the write lock (it is writing).
+        deadline = time.monotonic() + 30
+        with pg_server.admin() as watch:
+            while time.monotonic() < deadline and proc.poll() is None:
+                held = watch.execute("SELECT count(*) FROM pg_locks WHERE locktype ="
+                                     " 'advisory' AND granted").fetchone()[0]
+                if held:
+                    break
+                time.sleep(0.005)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if proc.returncode == -signal.SIGKILL:
+            time.sleep(0.2)  # the server notices the closed connection and rolls back
+            assert state(url) == before
+            caught = url
+            break
+    assert caught, "never caught the sweep in the middle"
+    rerun = crmpool("sweep", "-f", "json", db=caught, env={"CRMPOOL_NOW": "+40d"})
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["reclaimed"] == 60_000
+
+
+def test_a_newer_schema_is_refused_untouched(pg_server):
+    url = pg_server.new_database()
+    assert crmpool("init", "--admin", "boss", db=url).returncode == 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("INSERT INTO migrations (id, name, applied_at) VALUES (999, 'future', 'x')")
+    result = crmpool("list", db=url)
+    assert result.returncode == 5 and "newer than this crmpool's" in result.stderr
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT max(id) FROM migrations").fetchone()[0] == 999
