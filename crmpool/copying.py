@@ -218,6 +218,7 @@ def _copy_pg(dest, table: str, columns: list[str], rows) -> None:
         with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
+        cursor.execute(f"ANALYZE {table}")  # plan the checks on what is there now
         if "id" in columns:
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                            f" coalesce((SELECT max(id) FROM {table}), 1),"

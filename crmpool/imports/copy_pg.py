@@ -24,6 +24,10 @@ def copy_customers(conn, feed, ctx: customer_rows.Context, rejects, base: int) -
                 copy.write_row(row)
         cursor.execute("SELECT setval(pg_get_serial_sequence('customers', 'id'),"
                        " greatest((SELECT max(id) FROM customers), 1))")
+        # Fresh statistics for what follows (duplicates by key, caps): planned on the
+        # table's size before the load, the duplicate query took 33 s instead of 0.3 at
+        # 200,000 rows.
+        cursor.execute("ANALYZE customers")
 
 
 def _rows(feed, ctx: customer_rows.Context, rejects, base: int) -> Iterator[tuple]:
