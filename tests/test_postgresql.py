@@ -191,3 +191,20 @@ def test_a_newer_schema_is_refused_untouched(pg_server):
     assert result.returncode == 5 and "newer than this crmpool's" in result.stderr
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT max(id) FROM migrations").fetchone()[0] == 999
+
+
+def test_names_sort_and_match_as_on_sqlite_whatever_the_servers_collation(pg_server, tmp_path):
+    # The test server's databases default to ICU en-US (tests/pg_server.py), where 'apple'
+    # sorts before 'Banana' and punctuation is nearly ignored; crmpool's text is in code
+    # point order on both engines.
+    names = ["apple", "Banana", "_under", "Äpfel", "北京", "a-b", "ab", "Ab", "a b"]
+    outputs = []
+    for db in (str(tmp_path / "team.db"), pg_server.new_database()):
+        assert crmpool("init", "--admin", "boss", db=db).returncode == 0
+        for name in names:
+            assert crmpool("add", name, "--allow-duplicate", "-q", db=db).returncode == 0
+        sorted_names = crmpool("list", "--sort", "name", "-f", "csv", "-c", "name", db=db)
+        prefixed = crmpool("list", "--search", "a", "-f", "csv", "-c", "name", db=db)
+        assert sorted_names.returncode == 0 and prefixed.returncode == 0, prefixed.stderr
+        outputs.append((sorted_names.stdout, prefixed.stdout))
+    assert outputs[0] == outputs[1]
