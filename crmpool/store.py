@@ -321,6 +321,9 @@ class DroppedIndexes:
     def __init__(self, conn: sqlite3.Connection, table: str) -> None:
         self.conn = conn
         self.pending: dict[str, tuple[str, set[str]]] = {}  # name -> (sql, its columns)
+        if engine_of(conn) == "postgresql":
+            self._drop_postgresql(table)
+            return
         for name, sql in conn.execute(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?"
                 " AND sql IS NOT NULL", (table,)).fetchall():
@@ -328,12 +331,33 @@ class DroppedIndexes:
             self.pending[name] = (sql, columns)
             conn.execute(f'DROP INDEX "{name}"')
 
+    def _drop_postgresql(self, table: str) -> None:
+        # Not the indexes behind constraints (the primary key); an expression index (the
+        # search index) counts as over every column its definition names.
+        columns = {row[0] for row in self.conn.execute_native(  # type: ignore[attr-defined]
+            "SELECT column_name FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND table_name = %s", (table,)).fetchall()}
+        for name, sql in self.conn.execute_native(  # type: ignore[attr-defined]
+                "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = %s"
+                " AND i.schemaname = current_schema() AND NOT EXISTS (SELECT 1 FROM"
+                " pg_constraint k WHERE k.conname = i.indexname)", (table,)).fetchall():
+            named = {word for word in _words(sql.split(" USING ", 1)[-1]) if word in columns}
+            self.pending[name] = (sql, named)
+            self.conn.execute_native(f'DROP INDEX "{name}"')  # type: ignore[attr-defined]
+
     def build(self, within: set[str] | None = None) -> None:
         """Build the dropped indexes whose columns all lie `within` (None: all of them)."""
+        native = getattr(self.conn, "execute_native", self.conn.execute)
         for name, (sql, columns) in list(self.pending.items()):
             if within is None or columns <= within:
-                self.conn.execute(sql)
+                native(sql)
                 del self.pending[name]
+
+
+def _words(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"[a-z_][a-z0-9_]*", text))
 
 
 @contextmanager

@@ -256,10 +256,7 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
     feed = _CustomerFeed(source, opts, headers, itertools.chain(head, records), summary,
                          progress)
     if postgresql:
-        from crmpool.imports.copy_pg import copy_customers
-
-        copy_customers(conn, feed, ctx, rejects, base)
-        bulk = False
+        pass  # rows are worked out in Python and loaded with COPY, below
     elif headers:
         width, extra_sql = len(headers), customer_rows.register_extra(conn, feed.layout)
     else:
@@ -271,7 +268,11 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
     # The search index takes the new customers in one statement at the end (search_index).
     with search_index.deferred(conn, base):
         with indexes_rebuilt(conn, "customers") if bulk else nullcontext() as dropped:
-            if not postgresql:
+            if postgresql:
+                from crmpool.imports.copy_pg import copy_customers
+
+                copy_customers(conn, feed, ctx, rejects, base)
+            else:
                 _insert_each(conn, sql, feed, ctx, rejects)
             lines = feed.lines
             # Row ids run on from base without gaps (SQLite gives max(id) + 1): id - base
