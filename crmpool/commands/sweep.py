@@ -58,7 +58,10 @@ def sweep(
 
     with session(ctx, fmt, quiet) as s:
         as_of = when(now, s.now, "--now") or s.now
-        machine = not s.out.for_people and s.out.format in ("json", "jsonl")
+        # -q prints nothing, so the run's customers are not even read (on PostgreSQL a
+        # query is fetched whole: 0.6 s at 1M customers for output nobody sees).
+        machine = (not s.out.for_people and not s.out.quiet
+                   and s.out.format in ("json", "jsonl"))
         details = functools.partial(render_sweep_details, s.out) if machine else None
         report = run_sweep(s.conn, s.actor, as_of, s.now, dry_run=dry_run, details=details)
         if not dry_run and not no_notify:
@@ -81,10 +84,6 @@ def sweep(
 def render_sweep_details(out: Any, report: Any, reclaimed: Any, warned: Any) -> None:
     """Every reclaimed and warned customer, streamed: one JSON object with two arrays, or
     JSON lines of kind reclaim, warning and (last) run. Memory stays flat at any size."""
-    if out.quiet:
-        for _ in reclaimed:
-            pass
-        return
     if out.format == "jsonl":
         out.rows({"kind": "reclaim", **c} for c in reclaimed)
         out.rows({"kind": "warning", **c} for c in warned)

@@ -20,7 +20,6 @@ FUNCTIONS = [
     DECLARE
         ts timestamp;
         m text;
-        parts text[];
     BEGIN
         IF t = 'now' THEN
             ts := (now() AT TIME ZONE 'UTC');
@@ -29,7 +28,10 @@ FUNCTIONS = [
         END IF;
         FOREACH m IN ARRAY mods LOOP
             m := lower(trim(m));
-            IF m = 'localtime' THEN
+            IF left(m, 1) IN ('+', '-')
+               AND m ~ '^[+-][0-9]+(\.[0-9]+)? +(day|hour|minute|second|month|year)s?$' THEN
+                ts := ts + m::interval;  -- '+30 days', '-6 days', '+1 year': as SQLite counts
+            ELSIF m = 'localtime' THEN
                 ts := (ts AT TIME ZONE 'UTC') AT TIME ZONE current_setting('TimeZone');
             ELSIF m = 'utc' THEN
                 ts := (ts AT TIME ZONE current_setting('TimeZone')) AT TIME ZONE 'UTC';
@@ -43,10 +45,6 @@ FUNCTIONS = [
                 -- the next day (or this one) whose weekday is N, 0 = Sunday
                 ts := ts + ((substr(m, 9)::int - extract(dow FROM ts)::int + 7) % 7)
                            * interval '1 day';
-            ELSIF m ~ ('^[+-]?[0-9]+(\.[0-9]+)? +(day|hour|minute|second|month|year)s?$')
-            THEN
-                parts := regexp_split_to_array(m, ' +');
-                ts := ts + (parts[1] || ' ' || parts[2])::interval;
             ELSE
                 RAISE EXCEPTION 'crmpool: SQLite date modifier % has no translation', m;
             END IF;
@@ -73,6 +71,14 @@ FUNCTIONS = [
         i int := 1;
         c text;
     BEGIN
+        -- The formats crmpool writes, at once; any other code by code.
+        IF fmt = '%Y-%m-%dT%H:%M:%SZ' THEN
+            RETURN to_char(ts, 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+        ELSIF fmt = '%Y-%m-%d %H:%M' THEN
+            RETURN to_char(ts, 'YYYY-MM-DD HH24:MI');
+        ELSIF fmt = '%Y-%m' THEN
+            RETURN to_char(ts, 'YYYY-MM');
+        END IF;
         WHILE i <= length(fmt) LOOP
             c := substr(fmt, i, 1);
             IF c = '%' AND i < length(fmt) THEN
