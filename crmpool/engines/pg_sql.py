@@ -113,16 +113,9 @@ def _next_code(tokens: list[tuple[str, str]], i: int) -> int:
 
 def _top_level_comma_at(tokens: list[tuple[str, str]], open_at: int,
                         close_at: int) -> int | None:
-    depth = 0
-    for i in range(open_at + 1, close_at):
-        text = tokens[i][1]
-        if text == "(":
-            depth += 1
-        elif text == ")":
-            depth -= 1
-        elif text == "," and depth == 0 and tokens[i][0] == "other":
-            return i
-    return None
+    """The first comma between a call's arguments, if it has two or more."""
+    spans = _arguments(tokens, open_at, close_at)
+    return spans[0][1] if len(spans) > 1 else None
 
 
 _JOIN_ENDS = {"JOIN", "WHERE", "GROUP", "ORDER", "LIMIT", "UNION", "HAVING", "CROSS", "LEFT",
@@ -149,15 +142,7 @@ def _has_on(tokens: list[tuple[str, str]], upper: list[str], join_at: int) -> bo
 
 
 def _top_level_commas(tokens: list[tuple[str, str]], open_at: int, close_at: int) -> int:
-    depth, commas = 0, 0
-    for kind, text in tokens[open_at + 1:close_at]:
-        if text == "(":
-            depth += 1
-        elif text == ")":
-            depth -= 1
-        elif text == "," and depth == 0 and kind == "other":
-            commas += 1
-    return commas
+    return len(_arguments(tokens, open_at, close_at)) - 1
 
 
 @lru_cache(maxsize=4096)
