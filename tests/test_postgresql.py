@@ -208,3 +208,17 @@ def test_names_sort_and_match_as_on_sqlite_whatever_the_servers_collation(pg_ser
         assert sorted_names.returncode == 0 and prefixed.returncode == 0, prefixed.stderr
         outputs.append((sorted_names.stdout, prefixed.stdout))
     assert outputs[0] == outputs[1]
+
+
+def test_a_read_only_server_is_named_and_reads_still_work(pg_server):
+    # A standby, or a role whose transactions are read-only: PGOPTIONS reaches the server
+    # beside crmpool's own session settings.
+    url = pg_server.new_database()
+    assert crmpool("init", "--admin", "boss", db=url).returncode == 0
+    assert crmpool("add", "Acme", "-q", db=url).returncode == 0
+    read_only = {"PGOPTIONS": "-c default_transaction_read_only=on"}
+    listed = crmpool("list", "-f", "csv", "-c", "name", db=url, env=read_only)
+    assert listed.returncode == 0 and "Acme" in listed.stdout, listed.stderr
+    refused = crmpool("release", "1", "--reason", "x", db=url, env=read_only)
+    assert refused.returncode == 5 and "read-only" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr

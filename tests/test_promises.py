@@ -402,11 +402,14 @@ def test_imported_freezes_follow_the_freeze_rules(cli, conn, tmp_path):
     assert conn.execute("SELECT count(*) FROM events WHERE action = 'freeze'").fetchone()[0] == 1
 
 
-@pytest.mark.sqlite_only
 def test_rights_are_read_inside_the_write_lock(conn, db_path):
     add_customers(conn, [{"name": "A"}])
-    holder = sqlite3.connect(db_path, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
+    if getattr(conn, "engine", "sqlite") == "postgresql":
+        holder = store.open_db(db_path)  # another writer, holding the database's write lock
+        holder.begin_write(10)
+    else:
+        holder = sqlite3.connect(db_path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
     result: dict = {}
 
     def claim():

@@ -353,8 +353,12 @@ def connect(url: str, timeout: float) -> Connection:
             "--db is a PostgreSQL URL, and the PostgreSQL driver is not installed:"
             " pip install 'crmpool[postgresql]' (psycopg 3)") from None
     try:
+        # The user's own server options (in the URL, or PGOPTIONS) are kept; the session's
+        # time zone is added to them.
+        given = psycopg.conninfo.conninfo_to_dict(url).get("options") \
+            or os.environ.get("PGOPTIONS", "")
         raw = psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout)),
-                              options=f"-c TimeZone={local_zone()}",
+                              options=f"{given} -c TimeZone={local_zone()}".strip(),
                               application_name="crmpool")
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
