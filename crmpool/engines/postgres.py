@@ -361,7 +361,9 @@ def connect(url: str, timeout: float) -> Connection:
                               options=f"{given} -c TimeZone={local_zone()}".strip(),
                               application_name="crmpool")
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        # libpq's reason, on one line (it may span several: the failure, then a hint).
+        reason = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip()) \
+            or type(exc).__name__
         raise DatabaseUnavailable(f"cannot connect to {shown_url(url)}: {reason}") from None
     _register_types(raw)
     return Connection(raw, url)
