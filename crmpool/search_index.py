@@ -80,8 +80,15 @@ def install_pg(conn: sqlite3.Connection) -> None:
     owner may add) of the same text, kept by PostgreSQL itself, so no triggers and nothing
     to defer. Searches look it up with LIKE (crmpool/search.py)."""
     from crmpool.engines.pg_sql import translate
+    from crmpool.errors import DatabaseUnavailable
 
-    conn.execute_native("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # type: ignore[attr-defined]
+    try:
+        conn.execute_native("CREATE EXTENSION IF NOT EXISTS pg_trgm")  # type: ignore[attr-defined]
+    except sqlite3.Error as exc:
+        raise DatabaseUnavailable(
+            f"the search index needs PostgreSQL's pg_trgm extension ({exc}): install the"
+            " server's contrib modules, or have the database's owner run CREATE EXTENSION"
+            " pg_trgm in it; then run `crmpool init` again") from None
     text = translate(SEARCH_TEXT.format(row="c")).sql.replace("c.", "")
     conn.execute_native(  # type: ignore[attr-defined]
         f"CREATE INDEX customers_search ON customers USING gin (({text}) gin_trgm_ops)")

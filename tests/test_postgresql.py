@@ -222,3 +222,27 @@ def test_a_read_only_server_is_named_and_reads_still_work(pg_server):
     refused = crmpool("release", "1", "--reason", "x", db=url, env=read_only)
     assert refused.returncode == 5 and "read-only" in refused.stderr, refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_database_without_pg_trgm_says_what_to_do_and_finishes_after(pg_server):
+    # A role that may create tables but not extensions (no CREATE on the database).
+    url = pg_server.new_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname ="
+                     " 'clerk') THEN CREATE ROLE clerk LOGIN; END IF; END $$")
+        conn.execute("GRANT ALL ON SCHEMA public TO clerk")
+    clerk = url.replace("crmpool@", "clerk@")
+    first = crmpool("init", "--admin", "boss", db=clerk)
+    assert first.returncode == 5, first.stderr
+    assert "pg_trgm" in first.stderr and "Traceback" not in first.stderr
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION pg_trgm")
+    again = crmpool("init", "--admin", "boss", db=clerk)
+    assert again.returncode == 0, again.stderr
+    assert crmpool("add", "Acme", "-q", db=clerk).returncode == 0
+    assert "Acme" in crmpool("list", "--search", "acm", "-f", "csv", db=clerk).stdout
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname ="
+                            " 'customers_search'").fetchone()[0] == 1
+    # Once it has users it is a team's database: init refuses, as ever.
+    assert crmpool("init", "--admin", "boss", db=clerk).returncode == 4

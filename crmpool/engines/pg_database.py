@@ -60,6 +60,9 @@ def create_db(url: str, app_id: str, timeout: float) -> Connection:
     conn = connect(url, timeout)
     try:
         known = _is_crmpool(conn, app_id)
+        if known and _half_made(conn):
+            conn.resume = True  # type: ignore[attr-defined]
+            return conn
         if known:
             raise Refused(f"{shown_url(url)} is already a crmpool database")
         if known is False:
@@ -69,6 +72,14 @@ def create_db(url: str, app_id: str, timeout: float) -> Connection:
         conn.close()
         raise
     return conn
+
+
+def _half_made(conn: Connection) -> bool:
+    """An `init` that stopped part-way (a migration refused, say for want of pg_trgm): the
+    schema is crmpool's but no user was ever added, so `init` may carry on from there."""
+    if "users" not in _tables(conn):
+        return True
+    return conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None
 
 
 def bootstrap(conn: Connection, app_id: str, now_text: str) -> None:
