@@ -71,17 +71,27 @@ def _quoted(column: str) -> str:
     return f'"{column}"'
 
 
-def _digest_value(value: object) -> bytes:
-    if value is None:
-        return b"\x00N"
-    if isinstance(value, bool):
-        value = int(value)
-    if isinstance(value, int):
-        return b"i" + str(value).encode()
-    if isinstance(value, float):
-        return b"f" + repr(value).encode()
-    text = str(value).encode("utf-8")
-    return b"s" + str(len(text)).encode() + b":" + text
+class _Digest:
+    """A table's row count and checksum: sha256 over each row's repr. Both engines give a
+    row as the same Python values (ints, texts, None), so the same rows hash the same."""
+
+    def __init__(self) -> None:
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def add(self, row: tuple) -> None:
+        self.count += 1
+        self.sha.update(repr(row).encode("utf-8", "surrogatepass"))
+
+    def result(self) -> tuple[int, str]:
+        return self.count, self.sha.hexdigest()
+
+
+def _hashed(rows, digest: _Digest):
+    """The rows as they pass, each added to `digest` (the source's side, read once)."""
+    for row in rows:
+        digest.add(row)
+        yield row
 
 
 def _rows(conn, table: str, columns: list[str]):
@@ -94,14 +104,10 @@ def _rows(conn, table: str, columns: list[str]):
 
 
 def checksum(conn, table: str, columns: list[str]) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    count = 0
+    digest = _Digest()
     for row in _rows(conn, table, columns):
-        count += 1
-        for value in row:
-            digest.update(_digest_value(value))
-        digest.update(b"\n")
-    return count, digest.hexdigest()
+        digest.add(row)
+    return digest.result()
 
 
 def _check_target(target: str | Path) -> None:
@@ -185,22 +191,26 @@ def _copy_rows(source, dest, report: CopyReport) -> None:
                      [tuple(row) for row in meta])
     for table in TABLES:
         columns = [c for c in columns_of(source, table) if c in set(columns_of(dest, table))]
-        rows = _rows(source, table, columns)
-        if postgresql:
-            _copy_pg(dest, table, columns, rows)
-        else:
-            from crmpool import search_index
-
-            marks = ", ".join("?" * len(columns))
-            sql = (f"INSERT INTO {table} ({', '.join(_quoted(c) for c in columns)})"
-                   f" VALUES ({marks})")
-            if table == "customers":
-                # The search index takes them all in one statement at the end.
-                with search_index.deferred(dest, 0):
-                    dest.executemany(sql, rows)
+        read = _Digest()
+        rows = _hashed(_rows(source, table, columns), read)
+        # Into an empty table, every index is built once at the end: one sort each, not a
+        # row at a time (on PostgreSQL the trigram search index most of all).
+        with store.indexes_rebuilt(dest, table):
+            if postgresql:
+                _copy_pg(dest, table, columns, rows)
             else:
-                dest.executemany(sql, rows)
-        source_count, source_sum = checksum(source, table, columns)
+                from crmpool import search_index
+
+                marks = ", ".join("?" * len(columns))
+                sql = (f"INSERT INTO {table} ({', '.join(_quoted(c) for c in columns)})"
+                       f" VALUES ({marks})")
+                if table == "customers":
+                    # The search index takes them all in one statement at the end.
+                    with search_index.deferred(dest, 0):
+                        dest.executemany(sql, rows)
+                else:
+                    dest.executemany(sql, rows)
+        source_count, source_sum = read.result()
         dest_count, dest_sum = checksum(dest, table, columns)
         if (source_count, source_sum) != (dest_count, dest_sum):
             raise DatabaseUnavailable(

@@ -102,3 +102,28 @@ def test_every_table_of_a_new_database_is_copied_or_named_as_not(db_path):
         assert tables_of(conn) == set(TABLES) | set(NOT_COPIED)
     finally:
         conn.close()
+
+
+def test_a_table_that_does_not_match_keeps_nothing(cli, conn, target, monkeypatch):
+    from crmpool import copying
+    from crmpool.errors import DatabaseUnavailable
+
+    assert cli("add", "Acme", "-q").exit_code == 0
+    real = copying.checksum
+
+    def tampered(db, table, columns):
+        count, digest = real(db, table, columns)
+        return (count + 1, digest) if table == "events" else (count, digest)
+
+    monkeypatch.setattr(copying, "checksum", tampered)
+    with pytest.raises(DatabaseUnavailable, match="events does not match"):
+        copying.copy_database(conn, target, NOW)
+    if isinstance(target, str):
+        copied = store.open_db(target)  # the schema stays; no row does
+        try:
+            assert all(copied.execute(f"SELECT count(*) FROM {t}").fetchone()[0] == 0
+                       for t in TABLES)
+        finally:
+            copied.close()
+    else:
+        assert not target.exists()
