@@ -135,6 +135,9 @@ def open_db(path: str | os.PathLike[str]) -> sqlite3.Connection:
         conn = pg_database.open_db(str(path), APP_ID, busy_timeout(), len(MIGRATIONS))
         try:
             migrate(conn)
+            if not pg_database.functions_current(conn):  # installed by another crmpool
+                with transaction(conn):
+                    pg_database.install_functions(conn)
         except BaseException:
             conn.close()
             raise

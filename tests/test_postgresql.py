@@ -88,6 +88,13 @@ def test_a_writer_waiting_past_the_busy_timeout_exits_5(pg_server):
     assert result.returncode == 5 and "busy" in result.stderr, result.stderr
     assert waited >= 0.5
     assert listed.returncode == 0 and "Acme" in listed.stdout
+    # A timeout of 0 is "do not wait" (PostgreSQL's own 0 would wait for ever).
+    holder = store.open_db(url)
+    with store.transaction(holder):
+        at_once = crmpool("release", "1", "--reason", "x", db=url,
+                          env={"CRMPOOL_BUSY_TIMEOUT": "0"})
+    holder.close()
+    assert at_once.returncode == 5 and "busy" in at_once.stderr, at_once.stderr
     assert crmpool("release", "1", "--reason", "x", db=url).returncode == 0  # then it goes
 
 
@@ -246,3 +253,18 @@ def test_a_database_without_pg_trgm_says_what_to_do_and_finishes_after(pg_server
                             " 'customers_search'").fetchone()[0] == 1
     # Once it has users it is a team's database: init refuses, as ever.
     assert crmpool("init", "--admin", "boss", db=clerk).returncode == 4
+
+
+def test_functions_an_older_crmpool_installed_are_replaced_on_open(pg_server):
+    url = pg_server.new_database()
+    assert crmpool("init", "--admin", "boss", db=url).returncode == 0
+    assert crmpool("add", "Acme Trading", "-q", db=url).returncode == 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        # As if an earlier crmpool had installed a different (here: broken) function.
+        conn.execute("CREATE OR REPLACE FUNCTION sqlite_instr(haystack text, needle text)"
+                     " RETURNS integer LANGUAGE sql IMMUTABLE STRICT AS $$ SELECT 0 $$")
+        conn.execute("UPDATE crmpool_meta SET value = 'older' WHERE key = 'pg_functions'")
+    found = crmpool("list", "--search", "trading", "-f", "csv", "-c", "name", db=url)
+    assert found.returncode == 0 and "Acme Trading" in found.stdout, found.stderr
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT sqlite_instr('abc', 'c')").fetchone()[0] == 3

@@ -29,10 +29,26 @@ def schema_version(conn: Connection) -> int:
     return conn.execute("SELECT coalesce(max(id), 0) FROM migrations").fetchone()[0]
 
 
+def functions_fingerprint() -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(FUNCTIONS).encode()).hexdigest()[:16]
+
+
 def install_functions(conn: Connection) -> None:
-    """SQLite's functions, as crmpool's SQL calls them (inside the caller's transaction)."""
+    """SQLite's functions, as crmpool's SQL calls them (inside the caller's transaction),
+    and their fingerprint, so a crmpool whose functions differ installs its own."""
     for statement in FUNCTIONS:
         conn.execute_native(statement)
+    if "crmpool_meta" in _tables(conn):
+        conn.execute("INSERT INTO crmpool_meta (key, value) VALUES ('pg_functions', ?)"
+                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                     (functions_fingerprint(),))
+
+
+def functions_current(conn: Connection) -> bool:
+    row = conn.execute("SELECT value FROM crmpool_meta WHERE key = 'pg_functions'").fetchone()
+    return row is not None and row[0] == functions_fingerprint()
 
 
 def open_db(url: str, app_id: str, timeout: float, latest: int) -> Connection:
@@ -89,4 +105,5 @@ def bootstrap(conn: Connection, app_id: str, now_text: str) -> None:
     conn.execute("CREATE TABLE migrations (id INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL,"
                  " applied_at TEXT NOT NULL)")
     conn.executemany("INSERT INTO crmpool_meta (key, value) VALUES (?, ?)",
-                     [("app", app_id), ("created_at", now_text)])
+                     [("app", app_id), ("created_at", now_text),
+                      ("pg_functions", functions_fingerprint())])

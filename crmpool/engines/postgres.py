@@ -273,7 +273,8 @@ class Connection:
     def begin_write(self, timeout: float) -> None:
         """BEGIN, then wait (at most `timeout` s) for the database's one write lock."""
         self.execute_native("BEGIN")
-        self.execute_native(f"SET LOCAL lock_timeout = {int(timeout * 1000)}")
+        # At least 1 ms: PostgreSQL's 0 means wait for ever, SQLite's (and ours) not at all.
+        self.execute_native(f"SET LOCAL lock_timeout = {max(1, int(timeout * 1000))}")
         self.execute_native("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         self.execute_native("SET LOCAL lock_timeout = 0")
 
