@@ -255,7 +255,7 @@ def migrate(conn: sqlite3.Connection, now: datetime | None = None) -> int:
 
 def _migrate_postgresql(conn, now: datetime | None) -> int:
     """The same list of migrations on PostgreSQL: each step's PostgreSQL form where the
-    engines differ (migrations.for_engine); DDL is transactional there too, and references
+    engines differ (migrations.PerEngine); DDL is transactional there too, and references
     stay checked throughout, so nothing is switched off."""
     from crmpool.engines import pg_database
 
