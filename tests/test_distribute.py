@@ -286,3 +286,36 @@ def test_a_pool_admin_distributes_only_their_own_pools(cli, conn):
     assert refused.exit_code == 4 and "no pool's admin" in refused.stderr
     other = cli("distribute", "--pool", "west", as_user="zhang")
     assert other.exit_code == 4
+
+
+def test_the_uninterrupted_turn_is_the_round_robin_plan():
+    # strategies.rotation, made from ids alone, must be exactly what round_robin gives
+    # whenever nothing can interrupt the turn (and refuse when something could).
+    import copy
+    import random
+
+    from crmpool.distribute import strategies
+
+    rng = random.Random(5)
+    for _ in range(300):
+        n, k = rng.randrange(0, 40), rng.randrange(0, 6)
+        ids = sorted(rng.sample(range(1, 500), n))
+        names = rng.sample(["li", "zhang", "chen", "wang", "boss", "amy", "Bo"], k)
+        receivers = [strategies.Receiver(name, rng.randrange(0, 20),
+                                         rng.choice([None, rng.randrange(0, 20)]),
+                                         rng.randrange(0, 5)) for name in names]
+        last = rng.choice([None, *names, "aaa", "zzz", "m"])
+        fast = strategies.rotation(ids, copy.deepcopy(receivers), last)
+        slow_receivers = copy.deepcopy(receivers)
+        slow = strategies.round_robin([strategies.Waiting(i) for i in ids], slow_receivers,
+                                      last)
+        if fast is None:
+            share = -(-n // k) if k else 0
+            assert not n or not k or any(r.room < share for r in receivers)
+            continue
+        assert (fast.given, fast.left, fast.last_turn) == (slow.given, slow.left,
+                                                          slow.last_turn)
+        fast_receivers = copy.deepcopy(receivers)
+        strategies.rotation(ids, fast_receivers, last)
+        assert [(r.name, r.cap_room, r.day_room, r.load, r.got) for r in fast_receivers] == \
+            [(r.name, r.cap_room, r.day_room, r.load, r.got) for r in slow_receivers]

@@ -99,8 +99,37 @@ def waiting(conn: sqlite3.Connection, pool: str, limits: Limits, now: datetime, 
             limit: int | None, first_id: int = 0, with_values: bool = False) -> list[Waiting]:
     """The pool's customers that may be handed out (live, not frozen), oldest first, each
     with the previous owners inside the pool's cooldown."""
-    import json
+    rows, cooling = waiting_rows(conn, pool, limits, now, limit=limit, first_id=first_id,
+                                 with_values=with_values)
+    return as_waiting(rows, cooling, with_values)
 
+
+class Waitings(Sequence):
+    """Waiting customers, each made when asked for: a plan that needed only their ids (a
+    rotation) shows them one by one, if at all."""
+
+    def __init__(self, rows: list[tuple]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [Waiting(cid, {}, frozenset(), name) for cid, name in self._rows[index]]
+        cid, name = self._rows[index]
+        return Waiting(cid, {}, frozenset(), name)
+
+    def __iter__(self):
+        for cid, name in self._rows:
+            yield Waiting(cid, {}, frozenset(), name)
+
+
+def waiting_rows(conn: sqlite3.Connection, pool: str, limits: Limits, now: datetime, *,
+                 limit: int | None, first_id: int = 0, with_values: bool = False
+                 ) -> tuple[list[tuple], dict[int, set[str]]]:
+    """The waiting customers' rows (id, name[, region, industry, level, extra]) and, by id,
+    the previous owners inside the pool's cooldown."""
     now_text = stored(now)
     # What territories match on only for them: a row is cheaper without its `extra`.
     columns = "id, name, region, industry, level, extra" if with_values else "id, name"
@@ -121,6 +150,13 @@ def waiting(conn: sqlite3.Connection, pool: str, limits: Limits, now: datetime, 
                 " AND e.from_owner IS NOT NULL AND c.owner IS NULL AND c.pool = ? AND c.id >= ?",
                 (stored(now - timedelta(days=cooldown)), pool, first_id)):
             cooling.setdefault(customer_id, set()).add(owner)
+    return rows, cooling
+
+
+def as_waiting(rows: list[tuple], cooling: dict[int, set[str]],
+               with_values: bool) -> list[Waiting]:
+    import json
+
     if not with_values:
         # The common case, a hundred thousand rows at a time: nothing to read but the id.
         nobody: frozenset[str] = frozenset()

@@ -14,6 +14,7 @@ with the largest share_i * (handed + 1) - got_i.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -117,6 +118,35 @@ def round_robin(waiting: Sequence[Waiting], receivers: Sequence[Receiver],
             plan.left[customer.id] = _why_nobody(customer, order)
     if given:
         plan.last_turn = given[-1][1]
+    return plan
+
+
+def rotation(ids: Sequence[int], receivers: Sequence[Receiver],
+             last_turn: str | None) -> Plan | None:
+    """round_robin's plan when nothing can interrupt the turn: nobody is cooling for these
+    customers (the caller checks) and every member has room for an equal share. Then the
+    j-th customer goes to the j-th member after the stored turn, and the plan is made
+    without a step per customer and member. None when some member could run out."""
+    order = sorted(receivers, key=lambda r: r.name)
+    n, k = len(ids), len(order)
+    if not n or not k:
+        return None
+    share = -(-n // k)
+    if any(r.room < share for r in order):
+        return None
+    start = next((i for i, r in enumerate(order) if last_turn is None or r.name > last_turn), 0)
+    turn = order[start:] + order[:start]
+    plan = Plan(last_turn=last_turn)
+    plan.given = list(zip(ids, itertools.islice(itertools.cycle([r.name for r in turn]), n),
+                          strict=False))
+    for place, r in enumerate(turn):
+        got = n // k + (1 if place < n % k else 0)
+        r.cap_room -= got
+        if r.day_room is not None:
+            r.day_room -= got
+        r.load += got
+        r.got += got
+    plan.last_turn = plan.given[-1][1]
     return plan
 
 
