@@ -104,12 +104,11 @@ def arms(conn: sqlite3.Connection, text: str) -> list[Arm]:
     words = [_word(term) for term in ([text] if whole_phone else text.split())]
     checks = [word.predicate() for word in words]
     params = [p for word in words for p in word.params]
+    postgresql = engine_of(conn) == "postgresql"
     # The words the index can look up narrow the last rank's candidates, all in one
     # query, which FTS5 answers in id order; the others are checked on each candidate.
-    if engine_of(conn) == "postgresql":
-        return _arms_pg(text, words, checks, params)
     lookups = []
-    for word in words:
+    for word in [] if postgresql else words:
         query = search_index.match_query(conn, word.texts)
         if query == "":
             return []  # no indexed text holds this word, so no customer passes it
@@ -119,7 +118,7 @@ def arms(conn: sqlite3.Connection, text: str) -> list[Arm]:
     key = name_key(text) or whole
     prefix = "c.name_key >= ? AND c.name_key < ?"
     begins = prefix
-    if _many_begin_with(conn, whole):
+    if not postgresql and _many_begin_with(conn, whole):
         # Read in id order, where the first rows shown come at once, not through the key
         # index, which would find them all (客户: every name) to sort them.
         begins = prefix.replace("c.name_key", "+c.name_key")
@@ -130,32 +129,17 @@ def arms(conn: sqlite3.Connection, text: str) -> list[Arm]:
     ]
     rest = [f"NOT coalesce(c.name_key = ? OR ({prefix}), FALSE)", *checks]
     rest_params: list[object] = [key, whole, whole + _ABOVE_ALL, *params]
-    if lookups:
+    if postgresql:
+        # The trigram index of the same text (search_index.install_pg) answers a LIKE for
+        # each text a word looks for.
+        indexed = search_index.SEARCH_TEXT.format(row="c")
+        for word in words:
+            rest.append("(" + " OR ".join(f"{indexed} LIKE ?" for _ in word.texts) + ")")
+            rest_params.extend(f"%{search_index.like_escaped(t)}%" for t in word.texts)
+        ranked.append(Arm("customers c", rest, rest_params, "c.id"))
+    elif lookups:
         ranked.append(Arm(_FROM_INDEX, ["customer_search MATCH ?", *rest],
                           [" AND ".join(lookups), *rest_params], "customer_search.rowid"))
     else:
         ranked.append(Arm("customers c", rest, rest_params, "c.id"))
     return ranked
-
-
-def _arms_pg(text: str, words: list[_Word], checks: list[str],
-             params: list[object]) -> list[Arm]:
-    """The same ranks on PostgreSQL, where the last one is looked up through the trigram
-    index of the search text (search_index.install_pg): a LIKE for each text a word looks
-    for, which the index answers."""
-    whole = fold(text)
-    key = name_key(text) or whole
-    prefix = "c.name_key >= ? AND c.name_key < ?"
-    indexed = search_index.SEARCH_TEXT.format(row="c")
-    lookups, lookup_params = [], []
-    for word in words:
-        lookups.append("(" + " OR ".join(f"{indexed} LIKE ?" for _ in word.texts) + ")")
-        lookup_params.extend(f"%{search_index.like_escaped(t)}%" for t in word.texts)
-    rest = [f"NOT coalesce(c.name_key = ? OR ({prefix}), FALSE)", *checks, *lookups]
-    return [
-        Arm("customers c", ["c.name_key = ?", *checks], [key, *params], "c.id"),
-        Arm("customers c", [prefix, "c.name_key IS NOT ?", *checks],
-            [whole, whole + _ABOVE_ALL, key, *params], "c.id"),
-        Arm("customers c", rest, [key, whole, whole + _ABOVE_ALL, *params, *lookup_params],
-            "c.id"),
-    ]

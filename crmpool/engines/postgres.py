@@ -56,11 +56,15 @@ def local_zone() -> str:
         target = ""
     if "zoneinfo/" in target:
         return target.split("zoneinfo/", 1)[1]
-    import time
+    from datetime import datetime
 
-    # No name: a fixed offset (POSIX sign: east of Greenwich is negative).
-    minutes = -time.timezone // 60 if not time.daylight else -time.altzone // 60
-    return f"<{minutes:+05d}>{-minutes // 60:+d}" if minutes else "UTC"
+    # No name: today's offset, in POSIX form (where east of Greenwich is negative).
+    offset = datetime.now().astimezone().utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    if not minutes:
+        return "UTC"
+    sign, (hours, mins) = ("+" if minutes > 0 else "-"), divmod(abs(minutes), 60)
+    return f"<{sign}{hours:02d}{mins:02d}>{'-' if minutes > 0 else '+'}{hours}:{mins:02d}"
 
 
 # What a PostgreSQL error (its SQLSTATE) means, in SQLite's error names, which store.explain
@@ -175,25 +179,14 @@ class Cursor:
         return [Row(v, index) for v in values]
 
     def fetchone(self):
-        try:
-            values = self._cursor.fetchone()
-        except Exception as exc:
-            raise _translate_error(exc) from None
-        if values is None:
-            return None
-        return self._rows([values])[0]
+        values = _run(self._cursor.fetchone)
+        return None if values is None else self._rows([values])[0]
 
     def fetchall(self) -> list:
-        try:
-            return self._rows(self._cursor.fetchall())
-        except Exception as exc:
-            raise _translate_error(exc) from None
+        return self._rows(_run(self._cursor.fetchall))
 
     def fetchmany(self, size: int = 1000) -> list:
-        try:
-            return self._rows(self._cursor.fetchmany(size))
-        except Exception as exc:
-            raise _translate_error(exc) from None
+        return self._rows(_run(self._cursor.fetchmany, size))
 
     def __iter__(self):
         while True:
@@ -206,12 +199,17 @@ class Cursor:
         self._cursor.close()
 
 
-def _translate_error(exc: Exception) -> Exception:
+def _run(call, *args, sql: str | None = None):
+    """A psycopg call, its error raised as sqlite3's (with the SQL under CRMPOOL_DEBUG)."""
     import psycopg
 
-    if isinstance(exc, psycopg.Error):
-        return _as_sqlite_error(exc)
-    return exc
+    try:
+        return call(*args)
+    except psycopg.Error as exc:
+        error = _as_sqlite_error(exc)
+        if sql is not None and os.environ.get("CRMPOOL_DEBUG"):
+            error.add_note(f"SQL: {sql}")  # the statement as PostgreSQL was given it
+        raise error from None
 
 
 class Connection:
@@ -223,7 +221,6 @@ class Connection:
         self.raw = raw
         self.url = url
         self.begin_hooks: list = []
-        self.row_factory = Row
 
     # -- statements ------------------------------------------------------------------------
 
@@ -234,13 +231,8 @@ class Connection:
         if returning:
             text += " RETURNING id"
         cursor = self.raw.cursor()
-        try:
-            cursor.execute(text, statement.params(params) if params is not None else ())
-        except Exception as exc:
-            error = _translate_error(exc)
-            if os.environ.get("CRMPOOL_DEBUG"):
-                error.add_note(f"SQL: {text}")  # the statement as PostgreSQL was given it
-            raise error from None
+        _run(cursor.execute, text, statement.params(params) if params is not None else (),
+             sql=text)
         lastrowid = None
         if returning:
             row = cursor.fetchone()
@@ -250,19 +242,14 @@ class Connection:
     def executemany(self, sql: str, seq) -> Cursor:
         statement = translate(sql)
         cursor = self.raw.cursor()
-        try:
-            cursor.executemany(statement.sql, [statement.params(p) for p in seq])
-        except Exception as exc:
-            raise _translate_error(exc) from None
+        _run(cursor.executemany, statement.sql, [statement.params(p) for p in seq],
+             sql=statement.sql)
         return Cursor(cursor)
 
     def execute_native(self, sql: str, params=None) -> Cursor:
         """PostgreSQL's own SQL, untranslated (functions, triggers, catalog reads)."""
         cursor = self.raw.cursor()
-        try:
-            cursor.execute(sql, params)
-        except Exception as exc:
-            raise _translate_error(exc) from None
+        _run(cursor.execute, sql, params, sql=sql)
         return Cursor(cursor)
 
     def cursor(self) -> _CursorMaker:
@@ -284,19 +271,8 @@ class Connection:
 
         return self.raw.info.transaction_status != TransactionStatus.IDLE
 
-    def commit(self) -> None:
-        if self.in_transaction:
-            self.execute_native("COMMIT")
-
-    def rollback(self) -> None:
-        if self.in_transaction:
-            self.execute_native("ROLLBACK")
-
     def close(self) -> None:
         self.raw.close()
-
-    def create_function(self, *args, **kwargs) -> None:
-        raise NotImplementedError("Python functions in SQL exist on SQLite only")
 
 
 class _CursorMaker:

@@ -244,9 +244,6 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
         default_pool=require_pool(conn, opts.pool) if opts.pool else DEFAULT_POOL,
         owner=opts.owner, date_order=opts.date_order,
         freeze_until_most=stored(now + timedelta(days=rules.limits.freeze_max_days)))
-    postgresql = engine_of(conn) == "postgresql"
-    if not postgresql:
-        customer_rows.prepare(conn, ctx)
     headers, records = read_rows(source)
     base = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM customers").fetchone()[0]
     # A load bigger than the table rebuilds its indexes (one sort each) rather than growing
@@ -255,20 +252,13 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
     bulk = len(head) == CHUNK and _expected_rows(source, len(head)) >= base - 1
     feed = _CustomerFeed(source, opts, headers, itertools.chain(head, records), summary,
                          progress)
-    if postgresql:
-        pass  # rows are worked out in Python and loaded with COPY, below
-    elif headers:
-        width, extra_sql = len(headers), customer_rows.register_extra(conn, feed.layout)
-    else:
-        width = len(JSON_FIELDS) + 1
-        extra_sql = f"?{width}"
-    if not postgresql:
-        sql = customer_rows.insert_sql(feed.layout, width, extra_sql, opts.owner is not None)
-        feed.settings = customer_rows.settings(ctx)
+    # SQLite works each row out in its INSERT; PostgreSQL in Python, then loads with COPY.
+    sql = None if engine_of(conn) == "postgresql" else _insert_statement(conn, ctx, feed,
+                                                                         headers, opts)
     # The search index takes the new customers in one statement at the end (search_index).
     with search_index.deferred(conn, base):
         with indexes_rebuilt(conn, "customers") if bulk else nullcontext() as dropped:
-            if postgresql:
+            if sql is None:
                 from crmpool.imports.copy_pg import copy_customers
 
                 copy_customers(conn, feed, ctx, rejects, base)
@@ -307,6 +297,20 @@ def _import_customers(conn: sqlite3.Connection, actor: User, source: Source,
             conn, actor, Request(strategy=opts.distribute, first_id=base), rules.limits,
             rules.territories, now).summary()
     summary.would_reclaim_today = _would_reclaim(conn, rules, now, base)
+
+
+def _insert_statement(conn: sqlite3.Connection, ctx: customer_rows.Context,
+                      feed: _CustomerFeed, headers: list[str], opts: ImportOptions) -> str:
+    """The INSERT one row of this file becomes on SQLite, with the Python functions it calls
+    registered on the connection."""
+    customer_rows.prepare(conn, ctx)
+    if headers:
+        width, extra_sql = len(headers), customer_rows.register_extra(conn, feed.layout)
+    else:
+        width = len(JSON_FIELDS) + 1
+        extra_sql = f"?{width}"
+    feed.settings = customer_rows.settings(ctx)
+    return customer_rows.insert_sql(feed.layout, width, extra_sql, opts.owner is not None)
 
 
 # JSON objects name their own keys, so their rows are bound in this fixed order, with the
