@@ -125,11 +125,9 @@ class Settings:
     @property
     def shown_db(self) -> str:
         """The database as messages name it (a URL without its password)."""
-        if isinstance(self.db, Path):
-            return str(self.db)
-        from crmpool.engines.postgres import shown_url
+        from crmpool.engines import shown
 
-        return shown_url(self.db)
+        return shown(self.db)
 
 
 class Session:

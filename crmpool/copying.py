@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from crmpool import store
-from crmpool.engines import engine_of, is_url
+from crmpool.engines import engine_of, is_url, shown
 from crmpool.errors import DatabaseUnavailable, Refused
 
 # Every table of a crmpool database, parents before children (references are checked on
@@ -110,36 +110,17 @@ def checksum(conn, table: str, columns: list[str]) -> tuple[int, str]:
     return digest.result()
 
 
-def _check_target(target: str | Path) -> None:
+def _open_target(target: str | Path, now: datetime):
+    """The new database: a file that does not exist yet, or an empty PostgreSQL database
+    (or one a failed copy or init left without users, which store.create_db carries on)."""
     if not is_url(target) and Path(target).exists():
         raise Refused(f"{target} exists; copy to a new file")
-
-
-def _open_target(target: str | Path, now: datetime):
-    _check_target(target)
-    try:
-        return store.create_db(target, now)
-    except Refused:
-        # A crmpool database with no rows (a copy that failed part-way left its schema).
-        conn = store.open_db(target)
-        if any(conn.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in TABLES):
-            conn.close()
-            raise Refused(f"{_shown(target)} already holds a crmpool team; copy into an empty"
-                          " database") from None
-        return conn
-
-
-def _shown(target: str | Path) -> str:
-    if is_url(target):
-        from crmpool.engines.postgres import shown_url
-
-        return shown_url(str(target))
-    return str(target)
+    return store.create_db(target, now)
 
 
 def copy_database(source, target: str | Path, now: datetime) -> CopyReport:
     """Copy every row of `source` into the new database `target`; returns what was copied."""
-    report = CopyReport(_shown(target))
+    report = CopyReport(shown(target))
     if source_is(source, target):
         raise Refused("--to names the database being copied")
     created_file = not is_url(target)

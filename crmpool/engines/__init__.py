@@ -16,3 +16,12 @@ def is_url(target: object) -> bool:
 
 def engine_of(conn: object) -> str:
     return getattr(conn, "engine", "sqlite")
+
+
+def shown(target: object) -> str:
+    """A database as messages name it: a URL without its password, or the file's path."""
+    if is_url(target):
+        from crmpool.engines.postgres import shown_url
+
+        return shown_url(str(target))
+    return str(target)
