@@ -170,7 +170,7 @@ def create_db(path: str | os.PathLike[str], now: datetime) -> sqlite3.Connection
 
         conn = pg_database.create_db(str(path), APP_ID, busy_timeout())
         try:
-            if not getattr(conn, "resume", False):  # else: an init that stopped part-way
+            if not conn.resume:  # else: an init that stopped part-way
                 with transaction(conn):  # type: ignore[arg-type]
                     pg_database.bootstrap(conn, APP_ID, stored(now))  # type: ignore[arg-type]
             migrate(conn, now)  # type: ignore[arg-type]

@@ -145,7 +145,19 @@ def _one_pool(conn: sqlite3.Connection, pool: str, request: Request, limits: Lim
     with_values = request.strategy == "territory"
     rows, cooling = who.waiting_rows(conn, pool, limits, now, limit=limit,
                                      first_id=request.first_id, with_values=with_values)
-    waiting: Sequence[strategies.Waiting]
+    waiting, plan = _plan(conn, pool, request, territories, names, receivers, rows, cooling,
+                          with_values)
+    report.notes.append(f"{pool}: {described}")
+    report.pools.append((pool, waiting, plan))
+    return plan
+
+
+def _plan(conn: sqlite3.Connection, pool: str, request: Request,
+          territories: tuple[Territory, ...], names: set[str],
+          receivers: list[strategies.Receiver], rows: list[tuple],
+          cooling: dict[int, set[str]], with_values: bool
+          ) -> tuple[Sequence[strategies.Waiting], strategies.Plan]:
+    """The strategy's plan for the pool's waiting rows, and those customers."""
     if request.strategy == "round-robin":
         turn = conn.execute("SELECT last_user FROM distribution_turns WHERE pool = ?",
                             (pool,)).fetchone()
@@ -155,25 +167,17 @@ def _one_pool(conn: sqlite3.Connection, pool: str, request: Request, limits: Lim
         fast = None if any(row[0] in cooling for row in rows) else strategies.rotation(
             [row[0] for row in rows], receivers, last)
         if fast is not None:
-            waiting, plan = who.Waitings(rows), fast
-        else:
-            waiting = who.as_waiting(rows, cooling, with_values)
-            plan = strategies.round_robin(waiting, receivers, last)
-        report.notes.append(f"{pool}: {described}")
-        report.pools.append((pool, waiting, plan))
-        return plan
+            return who.Waitings(rows), fast
+        waiting = who.as_waiting(rows, cooling, with_values)
+        return waiting, strategies.round_robin(waiting, receivers, last)
     waiting = who.as_waiting(rows, cooling, with_values)
     if request.strategy == "least-loaded":
-        plan = strategies.least_loaded(waiting, receivers)
-    elif request.strategy == "territory":
-        plan = strategies.territory(waiting, receivers, territories,
-                                    lambda entry: who.expand(conn, entry, strict=False)
-                                    & names)
-    else:
-        plan = strategies.performance(waiting, receivers, request.floor_pct)
-    report.notes.append(f"{pool}: {described}")
-    report.pools.append((pool, waiting, plan))
-    return plan
+        return waiting, strategies.least_loaded(waiting, receivers)
+    if request.strategy == "territory":
+        return waiting, strategies.territory(
+            waiting, receivers, territories,
+            lambda entry: who.expand(conn, entry, strict=False) & names)
+    return waiting, strategies.performance(waiting, receivers, request.floor_pct)
 
 
 def _apply(conn: sqlite3.Connection, pool: str, plan: strategies.Plan, request: Request,

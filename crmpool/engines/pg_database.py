@@ -77,7 +77,7 @@ def create_db(url: str, app_id: str, timeout: float) -> Connection:
     try:
         known = _is_crmpool(conn, app_id)
         if known and _half_made(conn):
-            conn.resume = True  # type: ignore[attr-defined]
+            conn.resume = True
             return conn
         if known:
             raise Refused(f"{shown_url(url)} is already a crmpool database")

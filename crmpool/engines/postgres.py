@@ -216,6 +216,7 @@ class Connection:
     """A PostgreSQL connection that crmpool uses as it uses a sqlite3 one."""
 
     engine = "postgresql"
+    resume = False  # create_db: an init that stopped part-way, to carry on (pg_database)
 
     def __init__(self, raw, url: str) -> None:
         self.raw = raw
