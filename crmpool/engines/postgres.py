@@ -272,6 +272,15 @@ class Connection:
 
         return self.raw.info.transaction_status != TransactionStatus.IDLE
 
+    def commit(self) -> None:
+        """As sqlite3's: end an open transaction (crmpool's own go through store)."""
+        if self.in_transaction:
+            self.execute_native("COMMIT")
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self.execute_native("ROLLBACK")
+
     def close(self) -> None:
         self.raw.close()
 
