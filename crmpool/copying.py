@@ -44,9 +44,9 @@ class CopyReport:
 
 def tables_of(conn) -> set[str]:
     if engine_of(conn) == "postgresql":
-        return {row[0] for row in conn.execute_native(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema ="
-            " current_schema() AND table_type = 'BASE TABLE'").fetchall()}
+        from crmpool.engines import pg_database
+
+        return pg_database.tables(conn)
     return {row[0] for row in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         " AND name NOT LIKE 'customer_search%'")}

@@ -8,7 +8,8 @@ from crmpool.engines.postgres import Connection, connect, shown_url
 from crmpool.errors import DatabaseUnavailable, Refused
 
 
-def _tables(conn: Connection) -> set[str]:
+def tables(conn: Connection) -> set[str]:
+    """The database's tables (in its current schema)."""
     return {row[0] for row in conn.execute_native(
         "SELECT table_name FROM information_schema.tables"
         " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'").fetchall()}
@@ -16,10 +17,10 @@ def _tables(conn: Connection) -> set[str]:
 
 def _is_crmpool(conn: Connection, app_id: str) -> bool | None:
     """True for crmpool's database, False for someone else's, None for an empty one."""
-    tables = _tables(conn)
-    if not tables:
+    present = tables(conn)
+    if not present:
         return None
-    if not {"crmpool_meta", "migrations"} <= tables:
+    if not {"crmpool_meta", "migrations"} <= present:
         return False
     row = conn.execute("SELECT value FROM crmpool_meta WHERE key = 'app'").fetchone()
     return row is not None and row[0] == app_id
@@ -40,7 +41,7 @@ def install_functions(conn: Connection) -> None:
     and their fingerprint, so a crmpool whose functions differ installs its own."""
     for statement in FUNCTIONS:
         conn.execute_native(statement)
-    if "crmpool_meta" in _tables(conn):
+    if "crmpool_meta" in tables(conn):
         conn.execute("INSERT INTO crmpool_meta (key, value) VALUES ('pg_functions', ?)"
                      " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                      (functions_fingerprint(),))
@@ -93,7 +94,7 @@ def create_db(url: str, app_id: str, timeout: float) -> Connection:
 def _half_made(conn: Connection) -> bool:
     """An `init` that stopped part-way (a migration refused, say for want of pg_trgm): the
     schema is crmpool's but no user was ever added, so `init` may carry on from there."""
-    if "users" not in _tables(conn):
+    if "users" not in tables(conn):
         return True
     return conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None
 
