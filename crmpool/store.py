@@ -348,6 +348,12 @@ class DroppedIndexes:
             named = {word for word in _words(sql.split(" USING ", 1)[-1]) if word in columns}
             self.pending[name] = (sql, named)
             self.conn.execute_native(f'DROP INDEX "{name}"')  # type: ignore[attr-defined]
+        # Room to sort in memory while they are built again, for this transaction only: the
+        # default 64 MB spills the search index's trigrams to disk (its build at 200,000
+        # customers: 2.36 s with it, 2.0 with 256 MB, 1.74 with 1 GB). 512 MB: what a
+        # restore is commonly given, taken only while an index is built.
+        self.conn.execute_native(  # type: ignore[attr-defined]
+            "SET LOCAL maintenance_work_mem = '512MB'")
 
     def build(self, within: set[str] | None = None) -> None:
         """Build the dropped indexes whose columns all lie `within` (None: all of them)."""
