@@ -205,12 +205,9 @@ def _copy_rows(source, dest, report: CopyReport) -> None:
 def _copy_pg(dest, table: str, columns: list[str], rows) -> None:
     """COPY, PostgreSQL's bulk path; then the table's identity continues after its ids."""
     names = ", ".join(_quoted(c) for c in columns)
-    with dest.raw.cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(f"ANALYZE {table}")  # plan the checks on what is there now
-        if "id" in columns:
-            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
-                           f" coalesce((SELECT max(id) FROM {table}), 1),"
-                           f" (SELECT max(id) FROM {table}) IS NOT NULL)")
+    dest.copy_rows(f"COPY {table} ({names}) FROM STDIN", rows)
+    dest.execute_native(f"ANALYZE {table}")  # plan the checks on what is there now
+    if "id" in columns:
+        dest.execute_native(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                            f" coalesce((SELECT max(id) FROM {table}), 1),"
+                            f" (SELECT max(id) FROM {table}) IS NOT NULL)")

@@ -268,3 +268,65 @@ def test_functions_an_older_crmpool_installed_are_replaced_on_open(pg_server):
     assert found.returncode == 0 and "Acme Trading" in found.stdout, found.stderr
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT sqlite_instr('abc', 'c')").fetchone()[0] == 3
+
+
+def _dump(url: str) -> dict:
+    with psycopg.connect(url) as conn:
+        return {table: conn.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
+                for table in ("customers", "events", "runs", "warnings", "migrations")}
+
+
+def test_a_full_disk_is_named_and_leaves_nothing(pg_server):
+    """A real full disk: the team's tables moved to a tablespace on a small tmpfs, then the
+    tmpfs filled to its last byte, so the next page any table needs cannot be written."""
+    if os.geteuid() != 0:
+        # Mounting a filesystem of a chosen size needs root (CI and dev.py run as root).
+        import pytest
+
+        pytest.skip("a filesystem of a chosen size is mounted as root only")
+    url = pg_server.new_database()
+    assert crmpool("init", "--admin", "boss", db=url).returncode == 0
+    assert crmpool("user", "add", "li", db=url).returncode == 0
+    assert crmpool("rules", "set", "-", "-q", db=url,
+                   input="[[reclaim]]\nname = 'idle'\nidle_days = 1\n").returncode == 0
+    rows = "".join(f"o{i},li,2026-01-01\n" for i in range(50))
+    assert crmpool("import", "-", "--input-format", "csv", "-q", db=url,
+                   input="name,owner,assigned_at\n" + rows).returncode == 0
+    place = pg_server.root / "small"  # where the server's user may go
+    place.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(place)], check=True)
+    database = url.split("?")[0].rsplit("/", 1)[1]
+    try:
+        os.chown(place, *_postgres_ids())
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"CREATE TABLESPACE small LOCATION '{place}'")
+            conn.execute("ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE small")
+            conn.execute("ALTER INDEX ALL IN TABLESPACE pg_default SET TABLESPACE small")
+        before = _dump(url)
+        with open(place / "filler", "wb", buffering=0) as filler:
+            try:
+                while True:
+                    filler.write(b"\0" * 4096)
+            except OSError:
+                pass  # full
+        big = "".join(f"C{i},1380000{i:04d},{'x' * 200}\n" for i in range(3000))
+        for args, given in ((("import", "-", "--input-format", "csv"), "name,phone,note\n" + big),
+                            (("sweep",), None)):
+            result = crmpool(*args, db=url, input=given)
+            assert result.returncode == 5, (args, result.stderr)
+            assert "disk is full" in result.stderr, result.stderr
+        (place / "filler").unlink()
+        assert _dump(url) == before
+    finally:
+        (place / "filler").unlink(missing_ok=True)
+        with pg_server.admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
+            admin.execute("DROP TABLESPACE IF EXISTS small")
+        subprocess.run(["umount", str(place)], check=True)
+
+
+def _postgres_ids() -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam("postgres")
+    return entry.pw_uid, entry.pw_gid

@@ -253,6 +253,16 @@ class Connection:
         _run(cursor.execute, sql, params, sql=sql)
         return Cursor(cursor)
 
+    def copy_rows(self, sql: str, rows) -> None:
+        """COPY … FROM STDIN (PostgreSQL's own SQL) of `rows`, tuples in its columns' order;
+        its errors (a full disk half-way) raised as sqlite3's, as every statement's are."""
+        def load() -> None:
+            with self.raw.cursor() as cursor, cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+
+        _run(load, sql=sql)
+
     def cursor(self) -> _CursorMaker:
         return _CursorMaker(self)
 
