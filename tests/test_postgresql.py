@@ -13,6 +13,7 @@ import sys
 import time
 
 import psycopg
+import pytest
 from conftest import NOW_TEXT, run_crmpool
 
 from crmpool import store
@@ -276,13 +277,12 @@ def _dump(url: str) -> dict:
                 for table in ("customers", "events", "runs", "warnings", "migrations")}
 
 
-def test_a_full_disk_is_named_and_leaves_nothing(pg_server):
+def test_a_full_disk_is_named_and_leaves_nothing(pg_server, tmp_path):
     """A real full disk: the team's tables moved to a tablespace on a small tmpfs, then the
-    tmpfs filled to its last byte, so the next page any table needs cannot be written."""
+    tmpfs filled to its last byte, so the next page any table needs cannot be written; a
+    copy's target database lives there too."""
     if os.geteuid() != 0:
         # Mounting a filesystem of a chosen size needs root (CI and dev.py run as root).
-        import pytest
-
         pytest.skip("a filesystem of a chosen size is mounted as root only")
     url = pg_server.new_database()
     assert crmpool("init", "--admin", "boss", db=url).returncode == 0
@@ -302,6 +302,15 @@ def test_a_full_disk_is_named_and_leaves_nothing(pg_server):
             conn.execute(f"CREATE TABLESPACE small LOCATION '{place}'")
             conn.execute("ALTER TABLE ALL IN TABLESPACE pg_default SET TABLESPACE small")
             conn.execute("ALTER INDEX ALL IN TABLESPACE pg_default SET TABLESPACE small")
+        with pg_server.admin() as admin:
+            admin.execute(f'CREATE DATABASE "{database}_to" TABLESPACE small')
+        with psycopg.connect(pg_server.url(f"{database}_to")):
+            pass  # a first connection writes the database's cache file
+        team = str(tmp_path / "team.db")
+        assert crmpool("init", "--admin", "boss", db=team).returncode == 0
+        assert crmpool("import", "-", "--input-format", "csv", "-q", db=team,
+                       input="name\n" + "".join(f"客户{i}\n" for i in range(20_000))
+                       ).returncode == 0
         before = _dump(url)
         with open(place / "filler", "wb", buffering=0) as filler:
             try:
@@ -315,12 +324,27 @@ def test_a_full_disk_is_named_and_leaves_nothing(pg_server):
             result = crmpool(*args, db=url, input=given)
             assert result.returncode == 5, (args, result.stderr)
             assert "disk is full" in result.stderr, result.stderr
+        # Room for the schema, not for 20,000 customers: the COPY is what finds it full.
+        filler = place / "filler"
+        os.truncate(filler, filler.stat().st_size - (2 << 20))
+        result = crmpool("copy", "--to", pg_server.url(f"{database}_to"), db=team)
+        assert result.returncode == 5 and "disk is full" in result.stderr, result.stderr
         (place / "filler").unlink()
+        # Room again, and to spare: the copy's target keeps its catalogs there too.
+        subprocess.run(["mount", "-o", "remount,size=256m", str(place)], check=True)
         assert _dump(url) == before
+        # What a failed copy leaves: the schema, no rows; with room again, it goes through.
+        with psycopg.connect(pg_server.url(f"{database}_to")) as target:
+            assert target.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
+        again = crmpool("copy", "--to", pg_server.url(f"{database}_to"), "-q", db=team)
+        assert again.returncode == 0, again.stderr
+        with psycopg.connect(pg_server.url(f"{database}_to")) as target:
+            assert target.execute("SELECT count(*) FROM customers").fetchone()[0] == 20_000
     finally:
         (place / "filler").unlink(missing_ok=True)
         with pg_server.admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}"')
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}_to"')
             admin.execute("DROP TABLESPACE IF EXISTS small")
         subprocess.run(["umount", str(place)], check=True)
 
