@@ -354,3 +354,19 @@ def _postgres_ids() -> tuple[int, int]:
 
     entry = pwd.getpwnam("postgres")
     return entry.pw_uid, entry.pw_gid
+
+
+def test_a_bulk_rebuild_sorts_in_memory_without_lowering_a_servers_own_setting(pg_server):
+    url = pg_server.new_database()
+    assert crmpool("init", "--admin", "boss", db=url).returncode == 0
+    for server_has, rebuild_has in (("64MB", "512MB"), ("2GB", "2GB")):
+        conn = store.open_db(f"{url}&options=-c%20maintenance_work_mem%3D{server_has}")
+        try:
+            with store.transaction(conn):
+                dropped = store.DroppedIndexes(conn, "customers")
+                assert conn.execute_native("SHOW maintenance_work_mem").fetchone()[0] \
+                    == rebuild_has
+                dropped.build()
+            assert conn.execute_native("SHOW maintenance_work_mem").fetchone()[0] == server_has
+        finally:
+            conn.close()
