@@ -14,7 +14,7 @@ import time
 
 import psycopg
 import pytest
-from conftest import NOW_TEXT, run_crmpool
+from conftest import NOW_TEXT, dump, run_crmpool
 
 from crmpool import store
 
@@ -271,12 +271,6 @@ def test_functions_an_older_crmpool_installed_are_replaced_on_open(pg_server):
         assert conn.execute("SELECT sqlite_instr('abc', 'c')").fetchone()[0] == 3
 
 
-def _dump(url: str) -> dict:
-    with psycopg.connect(url) as conn:
-        return {table: conn.execute(f'SELECT * FROM "{table}" ORDER BY 1').fetchall()
-                for table in ("customers", "events", "runs", "warnings", "migrations")}
-
-
 def test_a_full_disk_is_named_and_leaves_nothing(pg_server, tmp_path):
     """A real full disk: the team's tables moved to a tablespace on a small tmpfs, then the
     tmpfs filled to its last byte, so the next page any table needs cannot be written; a
@@ -311,7 +305,7 @@ def test_a_full_disk_is_named_and_leaves_nothing(pg_server, tmp_path):
         assert crmpool("import", "-", "--input-format", "csv", "-q", db=team,
                        input="name\n" + "".join(f"客户{i}\n" for i in range(20_000))
                        ).returncode == 0
-        before = _dump(url)
+        before = dump(url)
         with open(place / "filler", "wb", buffering=0) as filler:
             try:
                 while True:
@@ -332,7 +326,7 @@ def test_a_full_disk_is_named_and_leaves_nothing(pg_server, tmp_path):
         (place / "filler").unlink()
         # Room again, and to spare: the copy's target keeps its catalogs there too.
         subprocess.run(["mount", "-o", "remount,size=256m", str(place)], check=True)
-        assert _dump(url) == before
+        assert dump(url) == before
         # What a failed copy leaves: the schema, no rows; with room again, it goes through.
         with psycopg.connect(pg_server.url(f"{database}_to")) as target:
             assert target.execute("SELECT count(*) FROM customers").fetchone()[0] == 0
