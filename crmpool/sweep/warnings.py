@@ -186,7 +186,7 @@ def _open(conn: sqlite3.Connection, source: _Source, part: _Part, few: bool, as_
         "INSERT OR IGNORE INTO warnings (customer_id, rule, owner, due_at, due_day, level,"
         f" detail, run_id, created_at) SELECT c.id, ?, c.owner, {part.due}, {part.due_day}, ?,"
         f" {part.detail}, ?, ? FROM {source_sql} WHERE {OWNED_LIVE} AND {part.predicate}"
-        f"{without}",
+        f"{without}{'' if few else ' ORDER BY c.id'}",
         (source.rule, *part.due_params, source.level, *part.detail_params, run_id, as_of,
          *part.params, source.rule),
     ).rowcount
