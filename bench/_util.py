@@ -75,13 +75,31 @@ class Databases:
         self.admin = psycopg.connect(url, autocommit=True)
         self.made: list[str] = []
 
-    def new(self) -> str:
+    def new(self, template: str | None = None) -> str:
+        """A new database's URL: empty, or a copy of the database at `template` (a URL this
+        object made, with nobody connected to it)."""
         from urllib.parse import urlsplit, urlunsplit
 
         name = f"crmpool_bench_{os.getpid()}_{len(self.made)}"
-        self.admin.execute(f'CREATE DATABASE "{name}"')
+        like = f' TEMPLATE "{urlsplit(template).path.lstrip("/")}"' if template else ""
+        self.admin.execute(f'CREATE DATABASE "{name}"{like}')
         self.made.append(name)
         return urlunsplit(urlsplit(self.url)._replace(path=f"/{name}"))
+
+    def vacuum(self, url: str) -> None:
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM (ANALYZE)")
+
+    def drop(self, *urls: str) -> None:
+        """Drop databases this object made, before the end (their disk space back)."""
+        from urllib.parse import urlsplit
+
+        for url in urls:
+            name = urlsplit(url).path.lstrip("/")
+            self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self.made.remove(name)
 
     def __enter__(self) -> Databases:
         return self
