@@ -57,6 +57,13 @@ def test_the_dry_run_is_the_plan_the_real_run_carries_out(cli, conn):
         r["id"]: r["to"] for r in done}
 
 
+def test_a_receiver_named_twice_is_one_receiver_named_once(cli, conn):
+    setup_pool(cli, conn, 4)
+    rows, said = run(cli, "--to", "li", "--to", "li", "--to", "zhang")
+    assert given(rows) == {"li": 2, "zhang": 2}
+    assert "(to east: li, zhang)" in said
+
+
 def test_least_loaded_gives_nothing_to_a_member_at_cap(cli, conn):
     ids = setup_pool(cli, conn, 6)
     add_customers(conn, [{"name": "已有", "owner": "zhang"}, {"name": "已有2", "owner": "zhang"}])

@@ -47,7 +47,7 @@ def member_names(conn: sqlite3.Connection, pool: str, to: Sequence[str], *,
                 else None)
     if to:
         asked = set().union(*(expand(conn, who, strict=strict) for who in to))
-        described = ", ".join(to)
+        described = ", ".join(dict.fromkeys(to))  # `--to li --to li` says li once
         if pool_set is not None:
             outside = sorted(asked - pool_set - set(admins_of(conn, pool)))
             if outside and strict:
