@@ -61,6 +61,21 @@ def parse_days(text: str) -> int:
     return parse_count(text, 0, MAX_DAYS)
 
 
+def parse_window_days(text: str) -> int:
+    """A span looked back over (report and distribution --days): 1 day to a hundred years."""
+    return parse_count(text, 1, MAX_DAYS)
+
+
+def parse_claims(text: str) -> int:
+    """--claims-per-day: 0 (unlimited) to a million."""
+    return parse_count(text, 0, MAX_COUNT)
+
+
+def parse_percent(text: str) -> int:
+    """A whole percentage, 0 to 100."""
+    return parse_count(text, 0, 100)
+
+
 def cents_of(amount: Decimal, text: object) -> int:
     """An exact decimal as integer cents, within the documented range."""
     from decimal import Decimal

@@ -37,7 +37,7 @@ def test_pool_add_set_and_list_members_admins_and_limits(cli):
     (["pool", "set", "east", "--member", "team:nowhere"], 4, "no team named 'nowhere'"),
     (["pool", "set", "east", "--member", "ghost"], 4, "no user named 'ghost'"),
     (["pool", "set", "east", "--remove-member", "li"], 4, "li is not a member"),
-    (["pool", "set", "east", "--claims-per-day", "-1"], 2, "--claims-per-day must be"),
+    (["pool", "set", "east", "--claims-per-day", "-1"], 2, "'-1' is not a whole number from"),
     (["pool", "set", "nowhere", "--member", "li"], 4, "no pool named 'nowhere'"),
 ])
 def test_bad_pool_settings_are_refused_and_change_nothing(cli, args, code, words):

@@ -177,6 +177,40 @@ def test_every_command_and_option_has_help_text():
     assert missing == []
 
 
+def test_every_whole_number_option_is_read_by_crmpool_not_by_click():
+    """Click's int takes '٣٠' (Arabic-Indic digits) and '+30' as 30 and words its own
+    range message; crmpool.values reads ASCII digits only and names the range, for every
+    option alike."""
+    import click
+    from typer.main import get_command
+
+    clicks = []
+
+    def walk(command, path):
+        for param in command.params:
+            if isinstance(param.type, click.types.IntParamType | click.types.FloatParamType):
+                clicks.append(f"{path} {param.opts[0]}")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(get_command(app), "crmpool")
+    assert clicks == []
+
+
+@pytest.mark.parametrize("args", [
+    ["distribute", "--strategy", "performance", "--days", "٣٠", "--dry-run"],
+    ["distribute", "--floor-pct", "150", "--dry-run"],
+    ["report", "conversion", "--days", "+30"],
+    ["pool", "add", "p", "--claims-per-day", "٣"],
+    ["pool", "add", "p", "--cooldown-days", "-1"],
+])
+def test_a_count_in_other_digits_or_out_of_range_is_a_usage_error(cli, args):
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert "is not a whole number from" in result.output
+    assert all(r["name"] != "p" for r in cli.rows("pool", "list"))  # nothing half-made
+
+
 def test_version_prints_and_exits_zero():
     result = CliRunner().invoke(app, ["--version"])
     assert result.exit_code == 0

@@ -14,6 +14,7 @@ from crmpool.cli import (
     LimitOpt,
     QuietOpt,
     WideOpt,
+    _checked,
     command,
     session,
     view,
@@ -33,9 +34,11 @@ def distribute(
     = None,
     limit: LimitOpt = None,
     days: Annotated[int, typer.Option(
-        min=1, max=36500, help="performance: won amount over the last N days.")] = 90,
+        help="performance: won amount over the last N days.", metavar="N",
+        parser=_checked("parse_window_days"))] = 90,
     floor_pct: Annotated[int, typer.Option(
-        min=0, max=100, help="performance: the share everyone gets regardless (%).")] = 20,
+        help="performance: the share everyone gets regardless (%).", metavar="PCT",
+        parser=_checked("parse_percent"))] = 20,
     dry_run: Annotated[bool, typer.Option(
         help="Print the plan and change nothing; the real run then does exactly this.")]
     = False,

@@ -16,6 +16,7 @@ from crmpool.cli import (
     UsageError,
     WhenHelp,
     WideOpt,
+    _checked,
     command,
     report_app,
     session,
@@ -29,7 +30,8 @@ UntilOpt = Annotated[str | None, typer.Option(help=f"Until (default: now): {When
 ByOpt = Annotated[str, typer.Option(help="Periods: day, week or month (for the pool and sales).")]
 TeamOpt = Annotated[str | None, typer.Option(help="Only this team.")]
 OwnerOpt = Annotated[str | None, typer.Option(help="Only this owner.")]
-DaysOpt = Annotated[int, typer.Option(min=1, max=36500, help="N days (default 90).")]
+DaysOpt = Annotated[int, typer.Option(help="N days (default 90).", metavar="N",
+                                      parser=_checked("parse_window_days"))]
 
 
 def _scope(s: Any, team: str | None, owner: str | None) -> Any:
@@ -124,7 +126,8 @@ def _report(name: str, doc: str) -> None:
                 help="Periods: day, week (default) or month.")] = None,
             team: TeamOpt = None, owner: OwnerOpt = None,
             days: Annotated[int | None, typer.Option(
-                min=1, max=36500, help="N days (default 90).")] = None,
+                help="N days (default 90).", metavar="N",
+                parser=_checked("parse_window_days"))] = None,
             group: Annotated[str | None, typer.Option(
                 help="region (default), industry or level.")] = None,
             columns: ColumnsOpt = None, wide: WideOpt = False, all_: AllOpt = False,

@@ -187,9 +187,11 @@ MemberOpt = Annotated[list[str] | None, typer.Option(
 AdminOpt = Annotated[list[str] | None, typer.Option(
     "--admin", help="A user who may assign the pool's customers (repeatable).")]
 ClaimsOpt = Annotated[int | None, typer.Option(
-    "--claims-per-day", help="The pool's own daily limit (0 = unlimited).")]
+    "--claims-per-day", help="The pool's own daily limit (0 = unlimited).", metavar="N",
+    parser=_checked("parse_claims"))]
 CooldownOpt = Annotated[int | None, typer.Option(
-    "--cooldown-days", help="The pool's own cooldown for previous owners.")]
+    "--cooldown-days", help="The pool's own cooldown for previous owners.", metavar="DAYS",
+    parser=_checked("parse_days"))]
 
 
 @command("add", group=pool_app)
