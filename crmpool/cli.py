@@ -351,8 +351,8 @@ def main_options(
     ctx: typer.Context,
     db: Annotated[str, typer.Option(
         "--db", envvar="CRMPOOL_DB", metavar="PATH|URL",
-        help="The team's database: a SQLite file, or postgresql://USER@HOST/DBNAME."
-    )] = "crmpool.db",
+        help="The team's database: a SQLite file, or postgresql://USER@HOST/DBNAME.",
+        parser=_checked("parse_database"))] = "crmpool.db",
     as_user: Annotated[str | None, typer.Option(
         "--as", envvar="CRMPOOL_USER", metavar="NAME",
         help="Act as this user (default: CRMPOOL_USER, else your login name).")] = None,

@@ -46,6 +46,22 @@ def parse_count(text: str, low: int, high: int) -> int:
     return int(value)
 
 
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def parse_database(text: str) -> str:
+    """--db and copy --to: a SQLite file's path or a postgresql:// URL. Any other URL is a
+    mistake, not a file to create (mysql://host/db would have made the file mysql:/host/db);
+    the message names only its scheme, since the rest may hold a password."""
+    from crmpool.engines import URL_SCHEMES
+
+    scheme = _SCHEME.match(text)
+    if scheme and not text.startswith(URL_SCHEMES):
+        raise ValueError(f"{scheme.group(1)}:// is not a database crmpool opens: give a SQLite"
+                         " file's path or a postgresql://USER@HOST/DBNAME URL")
+    return text
+
+
 def parse_row_limit(text: str) -> int:
     """--limit: 1 to a billion rows."""
     return parse_count(text, 1, MAX_ROWS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import stat
 
@@ -209,6 +210,23 @@ def test_a_count_in_other_digits_or_out_of_range_is_a_usage_error(cli, args):
     assert result.exit_code == 2, result.output
     assert "is not a whole number from" in result.output
     assert all(r["name"] != "p" for r in cli.rows("pool", "list"))  # nothing half-made
+
+
+@pytest.mark.parametrize("target", ["mysql://crm:s3cret@db.example.com/crm",
+                                    "sqlite:///srv/crm/pool.db"])
+def test_a_url_crmpool_does_not_speak_is_a_usage_error_not_a_file(cli, tmp_path,
+                                                                   monkeypatch, target):
+    here = tmp_path / "here"  # where a file named after the URL would have been made
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for args, env in ((["copy", "--to", target], None), (["list"], {"CRMPOOL_DB": target}),
+                      (["--db", target, "list"], None)):
+        result = cli(*args, env=env)
+        assert result.exit_code == 2, result.output
+        said = " ".join(re.sub("[│╭╮╰╯─]", " ", result.output).split())  # Rich's box, unwrapped
+        assert f"{target.split(':')[0]}:// is not a database crmpool opens" in said
+        assert "s3cret" not in said
+    assert list(here.iterdir()) == []
 
 
 def test_version_prints_and_exits_zero():

@@ -21,6 +21,7 @@ from crmpool.cli import (
     QuietOpt,
     WhenHelp,
     WideOpt,
+    _checked,
     command,
     done,
     session,
@@ -159,7 +160,8 @@ def copy(ctx: typer.Context,
          to: Annotated[str, typer.Option(
              "--to", metavar="FILE|URL",
              help="The new database: a file that does not exist, or an empty PostgreSQL"
-                  " database (postgresql://USER@HOST/DBNAME).")],
+                  " database (postgresql://USER@HOST/DBNAME).",
+             parser=_checked("parse_database"))],
          fmt: FormatOpt = None, quiet: QuietOpt = False) -> None:
     """Copy the whole team into a new database, either engine (admins only).
 
