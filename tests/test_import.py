@@ -51,6 +51,21 @@ def test_gb18030_with_chinese_headers_and_crlf(cli, conn, tmp_path):
     assert [tuple(e) for e in events] == [("import", "boss", "li"), ("import", "boss", None)]
 
 
+def test_a_repeated_or_blank_header_keeps_every_cell_on_either_engine(cli, conn, tmp_path):
+    # The first of a repeated name is the field; the others, and blank headers, are extra
+    # columns of their own names. Extra cells are trimmed as every cell is.
+    path = write(tmp_path / "dup.csv", 'name,phone,phone,,note,note\n'
+                                       '甲,13800000001,13900000002,x,"  large ",b\n')
+    result = cli("import", str(path), "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["extra_columns"] == [
+        "phone (2)", "column 4", "note", "note (2)"]
+    row = customers(conn)[0]
+    assert row["phone"] == "13800000001"
+    assert json.loads(row["extra"]) == {"phone (2)": "13900000002", "column 4": "x",
+                                        "note": "large", "note (2)": "b"}
+
+
 def test_utf8_with_bom_tsv_json_jsonl_and_stdin(cli, conn, tmp_path):
     write(tmp_path / "a.csv", "\ufeffname,phone\nA,1\n")
     write(tmp_path / "b.tsv", "name\tphone\nB\t2\n")

@@ -60,6 +60,9 @@ def read_sheet(path: str, name: str, sheet: str | None, max_columns: int
     if len(header) > max_columns:
         raise InputError(f"{name} row {first}: {len(header):,} columns; crmpool reads at most"
                          f" {max_columns:,}")
+    from crmpool.imports.sources import distinct_headers
+
+    header = distinct_headers(header)
     width = len(header)
 
     def records() -> Iterator[tuple[int, list[str]]]:

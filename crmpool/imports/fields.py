@@ -173,4 +173,8 @@ class Layout:
         return value
 
     def extras(self, record: dict) -> dict:
-        return {h: record[h] for h in self.extra if record.get(h) not in (None, "")}
+        """The extra columns' values: cleaned as every cell of a delimited file is (what the
+        SQLite INSERT stores), a JSON record's as they are (numbers stay numbers)."""
+        if self.json:
+            return {h: record[h] for h in self.extra if record.get(h) not in (None, "")}
+        return {h: value for h in self.extra if (value := clean(record.get(h))) is not None}

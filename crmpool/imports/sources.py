@@ -341,7 +341,27 @@ def _header(source: Source, header: list[str] | None) -> list[str]:
     if len(header) > MAX_COLUMNS:
         raise InputError(f"{source.name} line 1: {len(header):,} columns; crmpool reads at"
                          f" most {MAX_COLUMNS:,}")
-    return [h.strip() for h in header]
+    return distinct_headers([h.strip() for h in header])
+
+
+def distinct_headers(header: list[str]) -> list[str]:
+    """Every column its own name, so that no cell is lost wherever a row becomes a
+    {header: value} record: a blank header is `column N` (its place), a repeated one `NAME
+    (2)`, `NAME (3)` …; the first of a repeated name keeps it (and so its field)."""
+    taken = set(header)
+    seen: set[str] = set()
+    names = []
+    for number, name in enumerate(header, start=1):
+        if not name or name in seen:
+            base, count = (name or f"column {number}"), 1
+            candidate = base
+            while candidate in taken or candidate in seen or not candidate:
+                count += 1
+                candidate = f"{base} ({count})"
+            name = candidate
+        seen.add(name)
+        names.append(name)
+    return names
 
 
 _TSV_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
