@@ -9,6 +9,7 @@ holds the database's write lock, so no other writer takes an id meanwhile.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import itemgetter
 
 from crmpool.errors import InputError
 from crmpool.imports import rows as customer_rows
@@ -27,21 +28,28 @@ def copy_customers(conn, feed, ctx: customer_rows.Context, rejects, base: int) -
 
 
 def _rows(feed, ctx: customer_rows.Context, rejects, base: int) -> Iterator[tuple]:
-    layout_of = feed.layouts.of
     headers = feed.headers
     summary = feed.summary
+    as_tuple = itemgetter(*customer_rows.COLUMNS)
+    cells_of = _cells_by_place(feed.layout) if headers else None
     next_id = base
     for line, values in feed.records:
         summary.read += 1
         if not summary.read & 0x3FFF and feed.progress:
             feed.progress(feed.source.bytes_read(), feed.source.size)
-        record = dict(zip(headers, values, strict=False)) if headers else values
-        layout = feed.layout if headers else layout_of(record.keys())
-        cells = layout.cells(record)
-        extra = customer_rows.merge_extra(cells.get("extra"), layout.extras(record))
+        if cells_of is not None:
+            # A delimited row: its cells by place, cleaned once (headers are distinct, so
+            # this is the {header: value} record's content, without making one per row).
+            layout = feed.layout
+            cells, extra = cells_of(values)
+        else:
+            layout = feed.layouts.of(values.keys())
+            cells = layout.cells(values)
+            extra = customer_rows.merge_extra(cells.get("extra"), layout.extras(values))
         try:
             row = customer_rows.reference_row(cells, layout, ctx, extra)
         except RowError as problem:
+            record = dict(zip(headers, values, strict=False)) if headers else values
             if rejects.path is None:
                 where = f", column {problem.column!r}" if problem.column else ""
                 raise InputError(f"{feed.source.name} line {line}{where}: {problem}") from None
@@ -49,5 +57,26 @@ def _rows(feed, ctx: customer_rows.Context, rejects, base: int) -> Iterator[tupl
             rejects.add(line, record, reason)
             continue
         feed.lines.append(line)
-        yield (next_id, *(row[c] for c in customer_rows.COLUMNS))
+        yield (next_id, *as_tuple(row))
         next_id += 1
+
+
+def _cells_by_place(layout):
+    """For one header layout: a row's values -> (its fields' cells, its `extra` JSON), as
+    Layout.cells and Layout.extras give them from a record, read by position."""
+    cleaned = customer_rows.cleaned
+    merge_extra = customer_rows.merge_extra
+    fields = [(field, place - 1) for field, place in layout.position.items()]
+    extras = [(header, place - 1) for header, place in
+              zip(layout.extra, layout.extra_positions, strict=True)]
+    width = len(layout.headers)
+
+    def cells_of(values: list[str]) -> tuple[dict, str | None]:
+        if len(values) < width:
+            values = values + [""] * (width - len(values))
+        clean = cleaned(values)
+        cells = {field: clean[place] for field, place in fields}
+        extra = {header: clean[place] for header, place in extras if clean[place] is not None}
+        return cells, merge_extra(cells.get("extra"), extra)
+
+    return cells_of
