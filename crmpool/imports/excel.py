@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time
 
 from crmpool.errors import InputError, UsageError
+from crmpool.imports.fields import distinct_headers
 
 
 def cell_text(value: object) -> str:
@@ -60,8 +61,6 @@ def read_sheet(path: str, name: str, sheet: str | None, max_columns: int
     if len(header) > max_columns:
         raise InputError(f"{name} row {first}: {len(header):,} columns; crmpool reads at most"
                          f" {max_columns:,}")
-    from crmpool.imports.sources import distinct_headers
-
     header = distinct_headers(header)
     width = len(header)
 

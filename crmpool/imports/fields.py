@@ -103,6 +103,26 @@ def resolve_headers(kind: str, headers: list[str], mapping: dict[str, str]
     return resolved, extra
 
 
+def distinct_headers(header: list[str]) -> list[str]:
+    """Every column its own name, so that no cell is lost wherever a row becomes a
+    {header: value} record: a blank header is `column N` (its place), a repeated one `NAME
+    (2)`, `NAME (3)` …; the first of a repeated name keeps it (and so its field)."""
+    taken = set(header)
+    seen: set[str] = set()
+    names = []
+    for number, name in enumerate(header, start=1):
+        if not name or name in seen:
+            base, count = (name or f"column {number}"), 1
+            candidate = base
+            while candidate in taken or candidate in seen or not candidate:
+                count += 1
+                candidate = f"{base} ({count})"
+            name = candidate
+        seen.add(name)
+        names.append(name)
+    return names
+
+
 def clean(value: object) -> str | None:
     """A CSV or TSV cell as stored: the export's guard taken off exactly (the rest kept as it
     is), else trimmed; None when empty."""

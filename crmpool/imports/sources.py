@@ -21,6 +21,7 @@ from typing import IO
 from crmpool.choices import ENCODINGS
 from crmpool.choices import INPUT_FORMATS as FORMATS
 from crmpool.errors import InputError, UsageError
+from crmpool.imports.fields import distinct_headers
 
 _BY_SUFFIX = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".txt": "tsv", ".json": "json",
               ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx", ".xlsm": "xlsx"}
@@ -343,25 +344,6 @@ def _header(source: Source, header: list[str] | None) -> list[str]:
                          f" most {MAX_COLUMNS:,}")
     return distinct_headers([h.strip() for h in header])
 
-
-def distinct_headers(header: list[str]) -> list[str]:
-    """Every column its own name, so that no cell is lost wherever a row becomes a
-    {header: value} record: a blank header is `column N` (its place), a repeated one `NAME
-    (2)`, `NAME (3)` …; the first of a repeated name keeps it (and so its field)."""
-    taken = set(header)
-    seen: set[str] = set()
-    names = []
-    for number, name in enumerate(header, start=1):
-        if not name or name in seen:
-            base, count = (name or f"column {number}"), 1
-            candidate = base
-            while candidate in taken or candidate in seen or not candidate:
-                count += 1
-                candidate = f"{base} ({count})"
-            name = candidate
-        seen.add(name)
-        names.append(name)
-    return names
 
 
 _TSV_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
