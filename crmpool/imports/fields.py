@@ -114,7 +114,7 @@ def distinct_headers(header: list[str]) -> list[str]:
         if not name or name in seen:
             base, count = (name or f"column {number}"), 1
             candidate = base
-            while candidate in taken or candidate in seen or not candidate:
+            while candidate in taken or candidate in seen:
                 count += 1
                 candidate = f"{base} ({count})"
             name = candidate
