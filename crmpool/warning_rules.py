@@ -105,6 +105,13 @@ class WarnRule:
                   "overdue_days": "c.next_contact_at"}[self.condition]
         return f"{column} > ? AND {column} <= ?", [stored(since - span), stored(until - span)]
 
+    @property
+    def flips_only_start(self) -> bool:
+        """Whether every customer `flips` finds is one whose condition may begin (its start
+        moment passed), never one whose condition may end: true but for a drop (deals leave
+        the windows) and a freeze ending (the freeze ends too)."""
+        return self.condition in ("idle_days", "no_won_days", "overdue_days")
+
     def part(self, as_of: datetime, among: str = "") -> WarnPart:
         """The customers this rule warns about as of `as_of`; `among`, a condition on a
         customer id `{id}` that narrows the deals a drop sums (the candidates)."""
