@@ -8,6 +8,7 @@ read-then-write; readers are never blocked (WAL).
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -26,16 +27,18 @@ DEFAULT_BUSY_TIMEOUT = 10.0
 MAX_BUSY_TIMEOUT = 3600.0
 
 
+_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def busy_timeout() -> float:
     """Seconds to wait for another writer (`CRMPOOL_BUSY_TIMEOUT`, 0 to 3600, default 10)."""
     raw = os.environ.get("CRMPOOL_BUSY_TIMEOUT", "").strip()
     if not raw:
         return DEFAULT_BUSY_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= MAX_BUSY_TIMEOUT:  # also refuses nan and inf
+    # ASCII decimals only, as every count crmpool reads: float() alone would also take
+    # '٣' (Arabic-Indic three), '+5', '1e3' and '1_0'.
+    value = float(raw) if _SECONDS.fullmatch(raw) else -1.0
+    if not 0 <= value <= MAX_BUSY_TIMEOUT:
         raise UsageError(f"CRMPOOL_BUSY_TIMEOUT={raw!r}: give seconds from 0 to"
                          f" {MAX_BUSY_TIMEOUT:g}, such as 10 or 2.5")
     return value

@@ -211,10 +211,11 @@ def test_json_values_are_stored_as_data(cli, conn, tmp_path):
     assert cli("import", str(bad)).exit_code == 3
 
 
-@pytest.mark.parametrize("value", ["abc", "inf", "nan", "-1", "99999", ""])
+@pytest.mark.parametrize("value", ["abc", "inf", "nan", "-1", "99999", "", "٣", "+5", "1e3", "1_0",
+                                   " 2.5 "])
 def test_busy_timeout_must_be_seconds(cli, value):
     result = cli("list", env={"CRMPOOL_BUSY_TIMEOUT": value})
-    assert result.exit_code == (0 if value == "" else 2), result.stderr
+    assert result.exit_code == (0 if value.strip() in ("", "2.5") else 2), result.stderr
 
 
 def test_an_ascii_terminal_does_not_break_output(db_path, conn):
