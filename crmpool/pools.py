@@ -37,8 +37,11 @@ def add_pool(conn: sqlite3.Connection, actor: User | None, name: str, now: datet
         check_name(name, "pool name")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if conn.execute("SELECT 1 FROM pools WHERE name = ?", (name,)).fetchone():
-        raise Refused(f"a pool named {name!r} already exists")
+    # As with users: `PUBLIC` beside `public` would be two pools a person cannot tell apart.
+    for (existing,) in conn.execute("SELECT name FROM pools"):
+        if existing.casefold() == name.casefold():
+            same = "already exists" if existing == name else f"looks the same as {existing!r}"
+            raise Refused(f"a pool named {name!r} {same}")
     conn.execute("INSERT INTO pools (name, created_at) VALUES (?, ?)", (name, stored(now)))
     if settings is not None:
         _apply(conn, name, settings)

@@ -47,6 +47,13 @@ def test_bad_pool_settings_are_refused_and_change_nothing(cli, args, code, words
     assert pool_rows(cli)["east"]["members"] == "zhang"
 
 
+def test_a_pool_name_that_differs_only_in_case_is_refused_as_for_users(cli):
+    result = cli("pool", "add", "PUBLIC")
+    assert result.exit_code == 4
+    assert "a pool named 'PUBLIC' looks the same as 'public'" in result.stderr
+    assert [r["name"] for r in cli.rows("pool", "list")] == ["public"]
+
+
 def test_only_a_rep_may_not_change_pools(cli):
     assert cli("pool", "add", "east").exit_code == 0
     result = cli("pool", "set", "east", "--member", "li", as_user="li")
