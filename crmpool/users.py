@@ -98,13 +98,19 @@ def check_user_name(name: str) -> None:
                          f" {', '.join(RESERVED_NAMES)})")
 
 
-def _check_team(team: str) -> None:
+def _check_team(conn: sqlite3.Connection, team: str) -> None:
     from crmpool.values import check_name
 
     try:
         check_name(team, "--team")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    # A team is the users who name it: `EAST` beside `east` would be a second team that
+    # nobody could tell from the first, as with user and pool names.
+    for (existing,) in conn.execute("SELECT DISTINCT team FROM users WHERE team IS NOT NULL"):
+        if existing != team and existing.casefold() == team.casefold():
+            raise Refused(f"team {team!r} looks the same as {existing!r}; use {existing!r},"
+                          " or a name of its own")
 
 
 def _check_role(role: str) -> None:
@@ -126,7 +132,7 @@ def add_user(conn: sqlite3.Connection, actor: User | None, name: str, now: datet
     _check_role(role)
     check_user_name(name)
     if team is not None:
-        _check_team(team)
+        _check_team(conn, team)
     if cap is not None and cap < 0:
         raise UsageError("--cap must be 0 or more")
     if email is not None:
@@ -165,7 +171,7 @@ def set_user(conn: sqlite3.Connection, actor: User, name: str, now: datetime, *,
         changes["role"] = role
     if team is not UNSET:
         if team is not None:
-            _check_team(team)  # type: ignore[arg-type]
+            _check_team(conn, team)  # type: ignore[arg-type]
         changes["team"] = team
     if cap is not UNSET:
         if cap is not None and cap < 0:  # type: ignore[operator]

@@ -54,6 +54,18 @@ def test_a_pool_name_that_differs_only_in_case_is_refused_as_for_users(cli):
     assert [r["name"] for r in cli.rows("pool", "list")] == ["public"]
 
 
+def test_a_team_name_that_differs_only_in_case_is_refused(cli):
+    teams_before = {r["name"]: r["team"] for r in cli.rows("user", "list")}
+    assert cli("user", "add", "m1", "--team", "north").exit_code == 0
+    for args in (["user", "add", "m2", "--team", "NORTH"],
+                 ["user", "set", "li", "--team", "North"]):
+        result = cli(*args)
+        assert result.exit_code == 4, result.output
+        assert "team 'N" in result.stderr and "looks the same as 'north'" in result.stderr
+    teams = {r["name"]: r["team"] for r in cli.rows("user", "list")}
+    assert teams == teams_before | {"m1": "north"}  # nobody else changed, m2 not added
+
+
 def test_only_a_rep_may_not_change_pools(cli):
     assert cli("pool", "add", "east").exit_code == 0
     result = cli("pool", "set", "east", "--member", "li", as_user="li")
