@@ -31,17 +31,15 @@ def add_pool(conn: sqlite3.Connection, actor: User | None, name: str, now: datet
     admins and limits of its own if given."""
     if actor is not None:
         require_role(actor, "admin", to="create pools")
-    from crmpool.values import check_name
+    from crmpool.values import check_name, same_name
 
     try:
         check_name(name, "pool name")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    # As with users: `PUBLIC` beside `public` would be two pools a person cannot tell apart.
-    for (existing,) in conn.execute("SELECT name FROM pools"):
-        if existing.casefold() == name.casefold():
-            same = "already exists" if existing == name else f"looks the same as {existing!r}"
-            raise Refused(f"a pool named {name!r} {same}")
+    same = same_name(name, (row[0] for row in conn.execute("SELECT name FROM pools")))
+    if same:
+        raise Refused(f"a pool named {name!r} {same}")
     conn.execute("INSERT INTO pools (name, created_at) VALUES (?, ?)", (name, stored(now)))
     if settings is not None:
         _apply(conn, name, settings)

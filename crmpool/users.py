@@ -99,18 +99,19 @@ def check_user_name(name: str) -> None:
 
 
 def _check_team(conn: sqlite3.Connection, team: str) -> None:
-    from crmpool.values import check_name
+    from crmpool.values import check_name, same_name
 
     try:
         check_name(team, "--team")
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    # A team is the users who name it: `EAST` beside `east` would be a second team that
-    # nobody could tell from the first, as with user and pool names.
-    for (existing,) in conn.execute("SELECT DISTINCT team FROM users WHERE team IS NOT NULL"):
-        if existing != team and existing.casefold() == team.casefold():
-            raise Refused(f"team {team!r} looks the same as {existing!r}; use {existing!r},"
-                          " or a name of its own")
+    # A team is the users who name it: joining one is fine, but `EAST` beside `east` would
+    # be a second team that nobody could tell from the first, as with user and pool names.
+    others = conn.execute("SELECT DISTINCT team FROM users WHERE team IS NOT NULL AND team <> ?",
+                          (team,))
+    same = same_name(team, (row[0] for row in others))
+    if same:
+        raise Refused(f"team {team!r} {same}; use that team, or a name of its own")
 
 
 def _check_role(role: str) -> None:
@@ -137,10 +138,11 @@ def add_user(conn: sqlite3.Connection, actor: User | None, name: str, now: datet
         raise UsageError("--cap must be 0 or more")
     if email is not None:
         _check_email(email)
-    for (existing,) in conn.execute("SELECT name FROM users"):
-        if existing.casefold() == name.casefold():
-            same = "already exists" if existing == name else f"looks the same as {existing!r}"
-            raise Refused(f"a user named {name!r} {same}; change it with `crmpool user set`")
+    from crmpool.values import same_name
+
+    same = same_name(name, (row[0] for row in conn.execute("SELECT name FROM users")))
+    if same:
+        raise Refused(f"a user named {name!r} {same}; change it with `crmpool user set`")
     conn.execute(
         "INSERT INTO users (name, role, team, cap, display, active, created_at)"
         " VALUES (?, ?, ?, ?, ?, 1, ?)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # decimal is imported where amounts are read: claims never need it
@@ -180,6 +181,17 @@ def check_name(text: str, what: str) -> str:
             raise ValueError(f"{what} {text!r}: letters, digits, spaces, '.', '_' and '-'"
                              " only")
     return text
+
+
+def same_name(name: str, existing: Iterable[str]) -> str | None:
+    """How `name` clashes with one of `existing` user, pool or team names: "already exists",
+    "looks the same as 'X'" (it differs only in case, which a person cannot tell apart), or
+    None."""
+    folded = name.casefold()
+    for other in existing:
+        if other.casefold() == folded:
+            return "already exists" if other == name else f"looks the same as {other!r}"
+    return None
 
 
 def plural(count: int, noun: str) -> str:
