@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable
 
 from crmpool import search_index
-from crmpool.engines import engine_of
+from crmpool.engines import engine_of, pg_references
 
 
 class PerEngine:
@@ -27,6 +27,10 @@ class PerEngine:
 
 
 Step = str | Callable[[sqlite3.Connection], None] | PerEngine
+
+
+def _unchanged(conn: sqlite3.Connection) -> None:
+    """The SQLite side of a step only PostgreSQL needs."""
 
 
 def run_step(conn: sqlite3.Connection, step: Step) -> None:
@@ -428,5 +432,23 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
         # What a user received from pools today: the daily limit counts every way in.
         "CREATE INDEX events_received ON events (to_owner, at)"
         " WHERE from_pool IS NOT NULL AND to_owner IS NOT NULL",
+    ]),
+    # On PostgreSQL the references a sweep writes in bulk (events and warnings to their
+    # runs, warnings to their customers) are checked once a statement rather than once a
+    # row, with the same locks and errors (crmpool/engines/pg_references.py). SQLite's
+    # declared foreign keys stay as they are.
+    ("references checked a statement at a time", [
+        PerEngine(_unchanged, pg_references.install()),
+    ]),
+    # ... and the sweep's own reclaims and lifted freezes, which its events record, are not
+    # noted again one row at a time (store.changes_in_events).
+    ("sweep changes read from its events", [
+        PerEngine(_unchanged, [
+            "DROP TRIGGER customers_changed ON customers",
+            "CREATE TRIGGER customers_changed AFTER UPDATE OF owner, status, assigned_at,"
+            " last_contact_at, next_contact_at, won_at, frozen_until, level, region,"
+            " industry, pool ON customers FOR EACH ROW"
+            " WHEN (current_setting('crmpool.changes_in_events', true) IS DISTINCT FROM 'on')"
+            " EXECUTE FUNCTION customers_changed()"]),
     ]),
 ]
