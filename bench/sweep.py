@@ -69,6 +69,9 @@ BASELINE_PG = """
 import psycopg, sys
 with psycopg.connect(sys.argv[1]) as conn:
     cutoff = "2026-10-24T10:00:00Z"
+    # As the sweep does (store.changes_in_events): the row trigger that notes changes for
+    # the warning rules stands aside, so neither side pays for it.
+    conn.execute("SELECT set_config('crmpool.changes_in_events', 'on', true)")
     conn.execute(
         "INSERT INTO events (customer_id, at, action, actor, from_owner, from_pool, to_pool,"
         " rule) SELECT id, %s, 'reclaim', 'sweep', owner, pool, pool, 'idle' FROM customers"

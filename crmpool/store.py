@@ -388,6 +388,29 @@ def indexes_rebuilt(conn: sqlite3.Connection, table: str) -> Iterator[DroppedInd
     dropped.build()
 
 
+# The setting under which PostgreSQL's customers_changed trigger stands aside (migrations).
+CHANGES_IN_EVENTS = "crmpool.changes_in_events"
+
+
+@contextmanager
+def changes_in_events(conn: sqlite3.Connection) -> Iterator[None]:
+    """Statements whose every change to a customer is recorded in an event of the sweep's
+    run, which the warning rules read as well as customer_changes (sweep/warnings.py).
+
+    On PostgreSQL the row trigger that notes changes stands aside for them: a PL/pgSQL call
+    and an upsert per row was a second of a 130,000-customer reclaim (3.6 s against 2.6 s
+    without it). SQLite's trigger costs little and runs as before. The setting is local to
+    the transaction, so a failure cannot leave it on.
+    """
+    if engine_of(conn) != "postgresql":
+        yield
+        return
+    native = conn.execute_native  # type: ignore[attr-defined]
+    native("SELECT set_config(%s, 'on', true)", (CHANGES_IN_EVENTS,))
+    yield
+    native("SELECT set_config(%s, '', true)", (CHANGES_IN_EVENTS,))
+
+
 def backup(conn: sqlite3.Connection, target: str | os.PathLike[str]) -> Path:
     """A consistent copy through SQLite's online backup, while others keep writing.
 

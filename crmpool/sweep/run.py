@@ -20,7 +20,7 @@ from crmpool.notify import outbox
 from crmpool.rules import RECLAIMABLE_SQL as RECLAIMABLE
 from crmpool.rules import ReclaimRule
 from crmpool.ruleset import active_rules
-from crmpool.store import Rollback, transaction
+from crmpool.store import Rollback, changes_in_events, transaction
 from crmpool.sweep.warnings import record_warnings
 from crmpool.users import User, require_role
 from crmpool.when import local_display, stored
@@ -158,10 +158,13 @@ def sweep(conn: sqlite3.Connection, actor: User, as_of_time: datetime, now: date
             (as_of, stored(now), rules.fingerprint, actor.name, int(dry_run)),
         ).lastrowid
         report.run_id = run_id
-        report.unfrozen = _lift_expired_freezes(conn, as_of, run_id)
-        for rule in rules.reclaim:
-            report.rules.append(RuleCount(rule.name, _reclaim(conn, rule, as_of_time, as_of,
-                                                              run_id), 0, rule.to_pool))
+        # Every customer these change has an event of the run, where the warning rules
+        # find them.
+        with changes_in_events(conn):
+            report.unfrozen = _lift_expired_freezes(conn, as_of, run_id)
+            for rule in rules.reclaim:
+                report.rules.append(RuleCount(rule.name, _reclaim(
+                    conn, rule, as_of_time, as_of, run_id), 0, rule.to_pool))
         # Last night's reclaimed customers are handed out by morning; warnings then see
         # their new owners.
         for hand_out in rules.distribute:

@@ -10,10 +10,11 @@ on its last day; the rise is recorded on the warning (from_level, risen_run_id),
 one. Set-based, inside the sweep's transaction.
 
 A `[[warn]]` rule is evaluated incrementally once it has run: only the customers written
-since (customer_changes, kept by a trigger), the new ones, and those whose condition's start
-moment passed since are looked at, which turns a night's work from every open warning into
-the day's changes. A new or changed rule, a run after an undo, a drop in purchases (it
-slides with time) and a teams scope (users change teams) look at everyone.
+since (customer_changes, kept by a trigger, and the run's own events), the new ones, and
+those whose condition's start moment passed since are looked at, which turns a night's work
+from every open warning into the day's changes. A new or changed rule, a run after an undo,
+a drop in purchases (it slides with time) and a teams scope (users change teams) look at
+everyone.
 """
 
 from __future__ import annotations
@@ -93,14 +94,15 @@ _AMONG_CANDIDATES = " AND {id} IN (SELECT id FROM temp.warn_candidates)"
 
 
 def _candidates(conn: sqlite3.Connection, warn: WarnRule, state: dict | None,
-                as_of_time: datetime, written: set[str]) -> bool:
+                as_of_time: datetime, written: set[str], run_id: int) -> bool:
     """Fill temp.warn_candidates with the customers a warning rule needs to look at since it
     was last evaluated, or say (False) that it must look at all of them.
 
     Incremental is exact: a customer outside the set has had nothing written about it
-    (customer_changes, kept by a trigger), is not new, and its condition's start moment
-    did not pass, so its warning state is what it was. Whole when the rule is new or
-    changed, time went back (an undone run), or the condition slides with time.
+    (customer_changes, kept by a trigger, or an event of this run), is not new, and its
+    condition's start moment did not pass, so its warning state is what it was. Whole when
+    the rule is new or changed, time went back (an undone run), or the condition slides
+    with time.
     """
     if state is None or state["definition"] != repr(warn) or state["as_of"] > stored(
             as_of_time):
@@ -109,7 +111,7 @@ def _candidates(conn: sqlite3.Connection, warn: WarnRule, state: dict | None,
     if flips is None:
         return False
     if not written:  # once a run: `written` remembers it was
-        _written_since(conn, state)
+        _written_since(conn, state, run_id)
         written.add("done")
     # `written`: 0 for a customer only time brought here (see _untouched_start_only).
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS warn_candidates"
@@ -129,13 +131,17 @@ def _untouched_start_only(source: _Source) -> bool:
     return source.warn is not None and source.warn.flips_only_start
 
 
-def _written_since(conn: sqlite3.Connection, state: dict) -> None:
+def _written_since(conn: sqlite3.Connection, state: dict, run_id: int) -> None:
     """temp.warn_written: customers written, added, or given a deal since the rules were
     last evaluated; the same for every rule (_remember records them together), so the
-    caller works it out once a run."""
+    caller works it out once a run. This run's own changes (its reclaims, the freezes it
+    lifted) are read from its events: PostgreSQL does not note them in customer_changes
+    (store.changes_in_events)."""
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS warn_written (id INTEGER PRIMARY KEY)")
     conn.execute("DELETE FROM temp.warn_written")
     conn.execute("INSERT INTO temp.warn_written SELECT customer_id FROM customer_changes")
+    conn.execute("INSERT OR IGNORE INTO temp.warn_written SELECT customer_id FROM events"
+                 " WHERE run_id = ?", (run_id,))
     conn.execute("INSERT OR IGNORE INTO temp.warn_written SELECT id FROM customers"
                  " WHERE id > ?", (state["last_customer_id"],))
     # Deals recorded since (an imported old deal may leave won_at as it was).
@@ -234,7 +240,7 @@ def record_warnings(conn: sqlite3.Connection, rules: Rules, as_of_time: datetime
     written: set[str] = set()
     for source in sources:
         few = bool(source.warn) and _candidates(conn, source.warn, states.get(source.rule),
-                                                as_of_time, written)
+                                                as_of_time, written, run_id)
         if few and source.warn.condition == "drop_pct":
             # Sum only the candidates' deals: the drop's cost is its deals, not its warnings.
             source = _Source(source.rule, source.level,
