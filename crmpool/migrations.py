@@ -29,6 +29,11 @@ class PerEngine:
 Step = str | Callable[[sqlite3.Connection], None] | PerEngine
 
 
+# The setting under which PostgreSQL's customers_changed trigger stands aside
+# (store.changes_in_events).
+CHANGES_IN_EVENTS = "crmpool.changes_in_events"
+
+
 def _unchanged(conn: sqlite3.Connection) -> None:
     """The SQLite side of a step only PostgreSQL needs."""
 
@@ -448,7 +453,7 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             "CREATE TRIGGER customers_changed AFTER UPDATE OF owner, status, assigned_at,"
             " last_contact_at, next_contact_at, won_at, frozen_until, level, region,"
             " industry, pool ON customers FOR EACH ROW"
-            " WHEN (current_setting('crmpool.changes_in_events', true) IS DISTINCT FROM 'on')"
+            f" WHEN (current_setting('{CHANGES_IN_EVENTS}', true) IS DISTINCT FROM 'on')"
             " EXECUTE FUNCTION customers_changed()"]),
     ]),
 ]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from crmpool.engines import engine_of, is_url
 from crmpool.errors import CrmpoolError, DatabaseUnavailable, InputError, Refused, UsageError
-from crmpool.migrations import MIGRATIONS, run_step
+from crmpool.migrations import CHANGES_IN_EVENTS, MIGRATIONS, run_step
 from crmpool.when import stored
 
 APP_ID = "crmpool"
@@ -386,10 +386,6 @@ def indexes_rebuilt(conn: sqlite3.Connection, table: str) -> Iterator[DroppedInd
     dropped = DroppedIndexes(conn, table)
     yield dropped
     dropped.build()
-
-
-# The setting under which PostgreSQL's customers_changed trigger stands aside (migrations).
-CHANGES_IN_EVENTS = "crmpool.changes_in_events"
 
 
 @contextmanager
