@@ -456,4 +456,10 @@ MIGRATIONS: list[tuple[str, list[Step]]] = [
             f" WHEN (current_setting('{CHANGES_IN_EVENTS}', true) IS DISTINCT FROM 'on')"
             " EXECUTE FUNCTION customers_changed()"]),
     ]),
+    # ... ordered by the write lock instead of locking every referenced row (a foreign key's
+    # FOR KEY SHARE): 0.3-0.45 s of a sweep that opens 69k warnings. The step above installs
+    # these functions on a new database already; this one brings older ones up to date.
+    ("references checked under the write lock", [
+        PerEngine(_unchanged, pg_references.functions()),
+    ]),
 ]

@@ -5,6 +5,8 @@ foreign keys they replace did, for crmpool and for anyone writing with psql."""
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
 import psycopg
 import pytest
@@ -84,15 +86,63 @@ def test_a_referenced_row_cannot_go(team):
         conn.commit()
 
 
-def test_a_reference_locks_its_row_as_a_foreign_key_does(team):
-    """A row a transaction refers to cannot be deleted under it: the DELETE waits for the
-    lock the check took (and here gives up after 300 ms) instead of going ahead."""
-    with psycopg.connect(team) as writer, psycopg.connect(team, autocommit=True) as other:
-        writer.execute(WARNING, (1, 1))  # not committed
-        other.execute("SET lock_timeout = '300ms'")
-        with pytest.raises(psycopg.errors.LockNotAvailable):
-            other.execute("DELETE FROM warnings WHERE customer_id = 1;"
-                          " DELETE FROM customers WHERE id = 1")
-        with pytest.raises(psycopg.errors.LockNotAvailable):
-            other.execute("DELETE FROM runs WHERE id = 1")
-        writer.rollback()
+def _customer_without_events(conn) -> int:
+    """A customer only psql could add: nothing else (no event) refers to it yet, so deleting
+    it is for the warnings' reference alone to allow or refuse."""
+    found = conn.execute("INSERT INTO customers (name, created_at) VALUES ('Loose', 'x')"
+                         " RETURNING id").fetchone()[0]
+    conn.commit()
+    return found
+
+
+def test_a_reference_holds_its_row_against_a_concurrent_delete(team):
+    """A row a transaction refers to cannot be deleted under it, as with a foreign key: the
+    DELETE waits for the referring transaction (here it gives up after 300 ms), and once that
+    has committed, is refused rather than leaving the reference dangling."""
+    with psycopg.connect(team) as writer, psycopg.connect(team) as other:
+        loose = _customer_without_events(writer)
+        writer.execute(WARNING, (loose, 1))  # not committed
+        for statement in (f"DELETE FROM customers WHERE id = {loose}",
+                          "DELETE FROM runs WHERE id = 1"):
+            # SET LOCAL: the rollback of each attempt takes the timeout with it.
+            other.execute("SET LOCAL lock_timeout = '300ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute(statement)
+            other.rollback()
+        other.execute("SET LOCAL lock_timeout = '20s'")
+        deleting = threading.Thread(target=_try, args=(other, "DELETE FROM customers"
+                                                       f" WHERE id = {loose}"))
+        deleting.start()
+        time.sleep(0.5)  # the DELETE is waiting now
+        writer.commit()
+        deleting.join()
+        assert isinstance(_try.outcome, psycopg.errors.ForeignKeyViolation), _try.outcome
+        assert _try.outcome.diag.constraint_name == "warnings_customer_id_fkey"
+        other.rollback()
+        assert writer.execute("SELECT count(*) FROM customers WHERE id = %s",
+                              (loose,)).fetchone()[0] == 1
+
+
+def test_a_reference_to_a_row_being_deleted_waits_and_is_refused(team):
+    """The other order: a reference to a row another transaction has deleted, but not yet
+    committed, waits for it; then the row is gone, and the reference is refused."""
+    with psycopg.connect(team) as deleter, psycopg.connect(team) as writer:
+        loose = _customer_without_events(deleter)
+        deleter.execute("DELETE FROM customers WHERE id = %s", (loose,))  # not committed
+        writer.execute("SET LOCAL lock_timeout = '20s'")
+        adding = threading.Thread(target=_try, args=(writer, WARNING % (loose, 1)))
+        adding.start()
+        time.sleep(0.5)
+        deleter.commit()
+        adding.join()
+        assert isinstance(_try.outcome, psycopg.errors.ForeignKeyViolation), _try.outcome
+        assert _try.outcome.diag.constraint_name == "warnings_customer_id_fkey"
+
+
+def _try(conn, statement: str) -> None:
+    """Run one statement; what came of it (None, or the error) in _try.outcome."""
+    _try.outcome = None
+    try:
+        conn.execute(statement)
+    except psycopg.Error as error:
+        _try.outcome = error

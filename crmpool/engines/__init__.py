@@ -7,6 +7,10 @@
 from __future__ import annotations
 
 URL_SCHEMES = ("postgresql://", "postgres://")
+# PostgreSQL: the advisory lock every write transaction takes (engines/postgres.py), and
+# every reference check before it looks (engines/pg_references.py). One per database; the
+# key is arbitrary, the same in every crmpool.
+WRITE_LOCK = 7_326_645_221
 
 
 def is_url(target: object) -> bool:

@@ -20,12 +20,10 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from crmpool.engines import WRITE_LOCK
 from crmpool.engines.pg_sql import translate
 from crmpool.errors import DatabaseUnavailable
 
-# The advisory lock every write transaction takes: one per database (its key is arbitrary,
-# the same in every crmpool).
-WRITE_LOCK = 7_326_645_221
 # Tables whose rows get their id from the database: a plain INSERT into one returns it, for
 # `lastrowid`.
 ID_TABLES = frozenset({"customers", "contacts", "deals", "rules", "runs", "events", "warnings",
