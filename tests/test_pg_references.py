@@ -5,8 +5,8 @@ foreign keys they replace did, for crmpool and for anyone writing with psql."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -110,14 +110,12 @@ def test_a_reference_holds_its_row_against_a_concurrent_delete(team):
                 other.execute(statement)
             other.rollback()
         other.execute("SET LOCAL lock_timeout = '20s'")
-        deleting = threading.Thread(target=_try, args=(other, "DELETE FROM customers"
-                                                       f" WHERE id = {loose}"))
-        deleting.start()
-        time.sleep(0.5)  # the DELETE is waiting now
-        writer.commit()
-        deleting.join()
-        assert isinstance(_try.outcome, psycopg.errors.ForeignKeyViolation), _try.outcome
-        assert _try.outcome.diag.constraint_name == "warnings_customer_id_fkey"
+        with ThreadPoolExecutor(1) as background:
+            deleting = _waiting(background, other, f"DELETE FROM customers WHERE id = {loose}")
+            writer.commit()
+            with pytest.raises(psycopg.errors.ForeignKeyViolation) as refused:
+                deleting.result()
+        assert refused.value.diag.constraint_name == "warnings_customer_id_fkey"
         other.rollback()
         assert writer.execute("SELECT count(*) FROM customers WHERE id = %s",
                               (loose,)).fetchone()[0] == 1
@@ -130,19 +128,17 @@ def test_a_reference_to_a_row_being_deleted_waits_and_is_refused(team):
         loose = _customer_without_events(deleter)
         deleter.execute("DELETE FROM customers WHERE id = %s", (loose,))  # not committed
         writer.execute("SET LOCAL lock_timeout = '20s'")
-        adding = threading.Thread(target=_try, args=(writer, WARNING % (loose, 1)))
-        adding.start()
-        time.sleep(0.5)
-        deleter.commit()
-        adding.join()
-        assert isinstance(_try.outcome, psycopg.errors.ForeignKeyViolation), _try.outcome
-        assert _try.outcome.diag.constraint_name == "warnings_customer_id_fkey"
+        with ThreadPoolExecutor(1) as background:
+            adding = _waiting(background, writer, WARNING % (loose, 1))
+            deleter.commit()
+            with pytest.raises(psycopg.errors.ForeignKeyViolation) as refused:
+                adding.result()
+        assert refused.value.diag.constraint_name == "warnings_customer_id_fkey"
 
 
-def _try(conn, statement: str) -> None:
-    """Run one statement; what came of it (None, or the error) in _try.outcome."""
-    _try.outcome = None
-    try:
-        conn.execute(statement)
-    except psycopg.Error as error:
-        _try.outcome = error
+def _waiting(background: ThreadPoolExecutor, conn, statement: str) -> Future:
+    """The statement, started in the background and given time to reach its wait."""
+    started = background.submit(conn.execute, statement)
+    time.sleep(0.5)
+    assert not started.done(), "it should be waiting for the other transaction"
+    return started

@@ -85,7 +85,6 @@ def _parent_checks(parent: str, rows: str) -> str:
         if table != parent:
             continue
         checks.append(f"""
-        {_ORDERED}
         SELECT o.id::text INTO still FROM {rows} o
          WHERE EXISTS (SELECT 1 FROM {child} c WHERE c.{column} = o.id) LIMIT 1;
         IF still IS NOT NULL THEN
@@ -96,7 +95,7 @@ def _parent_checks(parent: str, rows: str) -> str:
                 DETAIL = format('Key (id)=(%s) is still referenced from table "{child}".',
                                 still);
         END IF;""")
-    return "".join(checks)
+    return f"\n        {_ORDERED}" + "".join(checks)  # once, before any of them looks
 
 
 def _truncate_checks(parent: str) -> str:
@@ -104,12 +103,11 @@ def _truncate_checks(parent: str) -> str:
     for child, column, table in REFERENCES:
         if table == parent:
             checks.append(f"""
-        {_ORDERED}
         IF EXISTS (SELECT 1 FROM {child} WHERE {column} IS NOT NULL) THEN
             RAISE EXCEPTION 'cannot truncate "{parent}": table "{child}" refers to it'
                 ' ({_name(child, column)})' USING ERRCODE = 'foreign_key_violation';
         END IF;""")
-    return "".join(checks)
+    return f"\n        {_ORDERED}" + "".join(checks)
 
 
 def _function(name: str, declare: str, body: str) -> str:
